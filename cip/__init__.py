@@ -1,0 +1,1 @@
+"""CIP: the backend of a multi-tenant conversational website."""

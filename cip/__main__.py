@@ -1,0 +1,5 @@
+import sys
+
+from cip.cli import main
+
+sys.exit(main())

@@ -1,0 +1,282 @@
+"""Configuration: `config.toml`, validated by pydantic, with environment overrides.
+
+The file is the single source of settings. A handful of environment variables (names kept
+from the original service) override it, so secrets need not live in the file. Relative paths
+resolve against the folder of the config file. Any unknown key or bad value stops the
+process with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH = "config.toml"
+WEAK_SECRET_PREFIXES = ("change-me", "changeme", "secret")
+MIN_SECRET_BYTES = 32
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the offending key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    base_url: str = "http://127.0.0.1:8000"
+    mode: Literal["development", "production"] = "development"
+    state_dir: Path = Path("var")
+    shutdown_timeout: float = Field(10.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class DatabaseConfig(Section):
+    url: str = ""
+    pool_min_size: int = Field(1, ge=0, le=100)
+    pool_max_size: int = Field(20, ge=1, le=500)
+    connect_timeout: float = Field(2.0, gt=0)
+    acquire_timeout: float = Field(2.0, gt=0)
+    command_timeout: float = Field(10.0, gt=0)
+    auto_migrate: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _normalise_scheme(cls, value: str) -> str:
+        value = value.strip()
+        for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql://" + value[len(prefix):]
+        if value and not value.startswith("postgresql://"):
+            raise ValueError("must be a postgresql:// URL (or empty for the embedded server)")
+        return value
+
+
+class LlmConfig(Section):
+    api_url: str = "https://api.deepseek.com/v1"
+    api_key: str = ""
+    model: str = "deepseek-chat"
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    connect_timeout: float = Field(5.0, gt=0)
+    first_token_timeout: float = Field(60.0, gt=0)
+    idle_timeout: float = Field(60.0, gt=0)
+    total_timeout: float = Field(600.0, gt=0)
+    history_budget_chars: int = Field(24_000, ge=0)
+    heartbeat_interval: float = Field(15.0, gt=0, le=15)
+
+    @field_validator("api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class PromptsConfig(Section):
+    default_file: Path = Path("prompts/system_prompt.txt")
+    directory: Path = Path("prompts")
+
+
+class AuthConfig(Section):
+    jwt_secret: str = ""
+    jwt_expire_minutes: int = Field(10080, ge=1)
+    bcrypt_cost: int = Field(12, ge=4, le=16)
+    confirm_token_hours: float = Field(24.0, gt=0)
+    reset_token_hours: float = Field(1.0, gt=0)
+    login_failures_per_email: int = Field(10, ge=1)
+    login_failures_per_ip: int = Field(50, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+
+
+class SmtpConfig(Section):
+    host: str = ""
+    port: int = Field(587, ge=1, le=65535)
+    user: str = ""
+    password: str = ""
+    sender: str = "CIP <no-reply@localhost>"
+    starttls: bool = False
+    use_tls: bool = False
+    timeout: float = Field(10.0, gt=0)
+    retries: int = Field(5, ge=0)
+    retry_delay: float = Field(2.0, ge=0)
+
+
+class LimitsConfig(Section):
+    message_max_chars: int = Field(4000, ge=1)
+    body_max_bytes: int = Field(64 * 1024, ge=1024)
+    chat_per_user_per_minute: int = Field(20, ge=1)
+    chat_per_ip_per_minute: int = Field(120, ge=1)
+    register_per_ip_per_hour: int = Field(20, ge=1)
+    email_per_address_per_hour: int = Field(5, ge=1)
+
+
+class TenantConfig(Section):
+    """Per-tenant overrides; synchronised into the tenant table at start."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    prompt_file: Path | None = None
+    model: str | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    welcome_message: str | None = Field(None, max_length=2000)
+    allowed_origins: list[str] = Field(default_factory=list)
+    locale: Literal["ru", "en"] | None = None
+    limits: LimitsConfig | None = None
+
+
+class Config(Section):
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    llm: LlmConfig = LlmConfig()
+    prompts: PromptsConfig = PromptsConfig()
+    auth: AuthConfig = AuthConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    limits: LimitsConfig = LimitsConfig()
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    root: Path = Path(".")  # the config file's folder; set by the loader
+
+    @field_validator("tenants")
+    @classmethod
+    def _valid_slugs(cls, value: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        for slug in value:
+            if not SLUG_PATTERN.match(slug):
+                raise ValueError(f"{slug!r} is not a valid slug (lowercase letters, digits, '-')")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.server.mode == "production"
+
+
+# Environment variable -> (section, key). Names kept from the original service.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "DEEPSEEK_API_URL": ("llm", "api_url"),
+    "DEEPSEEK_API_KEY": ("llm", "api_key"),
+    "PROMPT_FILE": ("prompts", "default_file"),
+    "APP_HOST": ("server", "host"),
+    "APP_PORT": ("server", "port"),
+    "JWT_SECRET": ("auth", "jwt_secret"),
+    "JWT_EXPIRE_MINUTES": ("auth", "jwt_expire_minutes"),
+    "FRONTEND_BASE_URL": ("server", "base_url"),
+    "SMTP_HOST": ("smtp", "host"),
+    "SMTP_PORT": ("smtp", "port"),
+    "SMTP_USER": ("smtp", "user"),
+    "SMTP_PASSWORD": ("smtp", "password"),
+    "SMTP_FROM": ("smtp", "sender"),
+    "CIP_MODE": ("server", "mode"),
+}
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, validate and finish the configuration."""
+    environ = os.environ if environ is None else environ
+    config_path = Path(path or environ.get("CIP_CONFIG") or DEFAULT_CONFIG_PATH).resolve()
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {config_path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: invalid TOML: {exc}") from None
+    return build_config(raw, root=config_path.parent, environ=environ)
+
+
+def build_config(
+    raw: dict[str, Any], *, root: Path, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate a raw mapping (as read from TOML) into a finished `Config`."""
+    data = {section: dict(values) if isinstance(values, dict) else values
+            for section, values in raw.items()}
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        value = (environ or {}).get(variable)
+        if value is not None and value != "":
+            target = data.setdefault(section, {})
+            if isinstance(target, dict):
+                target[key] = value
+    if "root" in data:
+        raise ConfigError("root: unknown key")
+    try:
+        config = Config.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    return _finish(config)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        lines.append(f"{key}: {message}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def _finish(config: Config) -> Config:
+    """Resolve relative paths against the config folder and apply the secret rule."""
+    root = config.root
+
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else (root / path).resolve()
+
+    tenants = {
+        slug: tenant.model_copy(update={"prompt_file": resolve(tenant.prompt_file)})
+        if tenant.prompt_file else tenant
+        for slug, tenant in config.tenants.items()
+    }
+    server = config.server.model_copy(update={"state_dir": resolve(config.server.state_dir)})
+    prompts = config.prompts.model_copy(update={
+        "default_file": resolve(config.prompts.default_file),
+        "directory": resolve(config.prompts.directory),
+    })
+    auth = config.auth.model_copy(
+        update={"jwt_secret": _checked_secret(config.auth.jwt_secret, config, server.state_dir)}
+    )
+    return config.model_copy(
+        update={"server": server, "prompts": prompts, "auth": auth, "tenants": tenants}
+    )
+
+
+def is_weak_secret(secret: str) -> bool:
+    lowered = secret.strip().lower()
+    return len(secret.encode()) < MIN_SECRET_BYTES or lowered.startswith(WEAK_SECRET_PREFIXES)
+
+
+def _checked_secret(secret: str, config: Config, state_dir: Path) -> str:
+    if not is_weak_secret(secret):
+        return secret
+    if config.is_production:
+        raise ConfigError(
+            "auth.jwt_secret: missing or weak (needs at least 32 random bytes, "
+            "not a 'change-me' placeholder); set it or JWT_SECRET"
+        )
+    return _development_secret(state_dir)
+
+
+def _development_secret(state_dir: Path) -> str:
+    """A random secret generated once and kept under the state folder."""
+    path = state_dir / "jwt_secret"
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing and not is_weak_secret(existing):
+        return existing
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret

@@ -1,0 +1,99 @@
+"""Domain and API errors; the error middleware turns each into the SPEC's JSON envelope.
+
+Every user-facing message is a constant here, so texts and codes stay stable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable snake_case code and a human text."""
+
+    status = 400
+    code = "bad_request"
+    detail = "Bad request."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail or self.detail
+        self.code = code or self.code
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.detail, "code": self.code, **self.extra}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+class ValidationFailed(ApiError):
+    status = 400
+    code = "validation_error"
+    detail = "The request is not valid."
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+    detail = "Authentication failed."
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+    detail = "Not allowed."
+
+
+class NotFound(ApiError):
+    """A thing that does not exist, or that the caller may not see."""
+
+    status = 404
+    code = "not_found"
+    detail = "Not found."
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+    detail = "The request body is too large."
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "rate_limited"
+    detail = "Too many requests. Please wait and try again."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "service_unavailable"
+    detail = "The service is temporarily unavailable. Please try again shortly."
+
+
+TENANT_NOT_FOUND = "Tenant not found."
+DIALOG_NOT_FOUND = "Dialog not found."
+ROUTE_NOT_FOUND = "No such route."
+METHOD_NOT_ALLOWED = "Method not allowed on this route."
+INTERNAL_ERROR = "Internal server error."
+DATABASE_UNAVAILABLE = "The database is temporarily unavailable. Please try again shortly."
+
+
+class InternalError(ApiError):
+    status = 500
+    code = "internal_error"
+    detail = INTERNAL_ERROR

@@ -1,0 +1,11 @@
+"""Typed keys of everything the application holds."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from cip.config import Config
+
+CONFIG = web.AppKey("config", Config)
+POOL = web.AppKey("pool", asyncpg.Pool)

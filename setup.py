@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="cip",
+    version="0.1.0",
+    description="Conversational website backend: multi-tenant AI chat over SSE",
+    python_requires=">=3.11",
+    packages=find_packages(include=["cip", "cip.*"]),
+    install_requires=[
+        "aiohttp>=3.10,<4",
+        "asyncpg>=0.29",
+        "yoyo-migrations>=9.0",
+        "psycopg[binary]>=3.1",
+        "pyjwt>=2.8",
+        "bcrypt>=4.1",
+        "aiosmtplib>=3.0",
+        "pydantic>=2.7,<3",
+        "pgserver>=0.1.4",
+        "markdown-it-py>=3.0",
+        "orjson>=3.10",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-aiohttp>=1.0",
+            "aiosmtpd>=1.4",
+        ],
+    },
+    entry_points={"console_scripts": ["cip = cip.cli:main"]},
+)

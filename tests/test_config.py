@@ -1,0 +1,94 @@
+"""Configuration: validation names the key, env overrides win, paths and secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cip.config import ConfigError, build_config, load_config
+
+STRONG = "s" * 40
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_repository_config_is_valid() -> None:
+    config = load_config(Path(__file__).resolve().parent.parent / "config.toml", environ={})
+    assert config.llm.model == "deepseek-chat"
+    assert config.tenants["demo"].locale == "ru"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\nport = 'eighty'\n", "server.port"),
+        ("[server]\nprot = 8000\n", "server.prot"),
+        ("[llm]\ntemperature = 7\n", "llm.temperature"),
+        ("[database]\nurl = 'mysql://x'\n", "database.url"),
+        ("[tenants.demo]\nlocale = 'de'\n", "tenants.demo.locale"),
+        ("[tenants.Bad_Slug]\nname = 'x'\n", "tenants"),
+        ("[nonsense]\nx = 1\n", "nonsense"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={})
+    assert f"{key}:" in str(info.value)
+
+
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(write(tmp_path, "[server\n"), environ={})
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 8000\n[llm]\napi_key = 'from-file'\n")
+    config = load_config(path, environ={
+        "APP_PORT": "9123", "DEEPSEEK_API_KEY": "from-env", "JWT_SECRET": STRONG,
+        "DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/cip", "SMTP_FROM": "a@b.c",
+    })
+    assert config.server.port == 9123
+    assert config.llm.api_key == "from-env"
+    assert config.auth.jwt_secret == STRONG
+    assert config.database.url == "postgresql://u:p@db:5432/cip"
+    assert config.smtp.sender == "a@b.c"
+
+
+def test_bad_environment_value_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="server.port:"):
+        load_config(write(tmp_path, ""), environ={"APP_PORT": "http"})
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    path = write(folder, "[prompts]\ndefault_file = 'p/system.txt'\n[tenants.acme]\nprompt_file = 'acme.txt'\n")
+    config = load_config(path, environ={})
+    assert config.prompts.default_file == folder / "p/system.txt"
+    assert config.tenants["acme"].prompt_file == folder / "acme.txt"
+    assert config.server.state_dir == folder / "var"
+
+
+@pytest.mark.parametrize("secret", ["", "change-me-please-change-me-please-1234", "short"])
+def test_production_refuses_a_weak_secret(tmp_path: Path, secret: str) -> None:
+    raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": secret}}
+    with pytest.raises(ConfigError, match="auth.jwt_secret"):
+        build_config(raw, root=tmp_path, environ={})
+
+
+def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
+    raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": STRONG}}
+    assert build_config(raw, root=tmp_path, environ={}).auth.jwt_secret == STRONG
+
+
+def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> None:
+    first = build_config({"auth": {"jwt_secret": "change-me"}}, root=tmp_path, environ={})
+    second = build_config({}, root=tmp_path, environ={})
+    assert len(first.auth.jwt_secret) >= 32
+    assert first.auth.jwt_secret == second.auth.jwt_secret
+    assert (tmp_path / "var" / "jwt_secret").stat().st_mode & 0o077 == 0

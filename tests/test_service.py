@@ -1,0 +1,101 @@
+"""The app shell: tenant by slug, error envelope, health and readiness, request log."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from aiohttp import web
+
+from cip.app import create_app
+
+
+async def test_tenant_by_slug(client, new_tenant) -> None:
+    tenant = await new_tenant(locale="en", welcome_message="Hello!")
+    response = await client.get(f"/api/v1/tenants/by-slug/{tenant.slug}")
+    assert response.status == 200
+    assert await response.json() == {
+        "id": str(tenant.id), "slug": tenant.slug, "name": tenant.name,
+        "welcome_message": "Hello!", "locale": "en",
+    }
+
+
+async def test_demo_tenant_exists(client) -> None:
+    response = await client.get("/api/v1/tenants/by-slug/demo")
+    assert response.status == 200
+    body = await response.json()
+    assert body["slug"] == "demo" and body["locale"] == "ru"
+    assert "Здравствуйте" in await response.text()  # real UTF-8, not \u escapes
+
+
+async def test_unknown_slug_is_404_envelope(client) -> None:
+    response = await client.get("/api/v1/tenants/by-slug/no-such-tenant")
+    assert response.status == 404
+    assert await response.json() == {"detail": "Tenant not found.", "code": "tenant_not_found"}
+
+
+async def test_unknown_route_and_method_use_the_envelope(client) -> None:
+    missing = await client.get("/api/v1/nothing-here")
+    assert missing.status == 404
+    assert (await missing.json())["code"] == "not_found"
+    wrong = await client.post("/api/v1/tenants/by-slug/demo")
+    assert wrong.status == 405
+    assert (await wrong.json())["code"] == "method_not_allowed"
+
+
+async def test_unexpected_exception_is_a_500_without_internals(aiohttp_client, config, caplog) -> None:
+    async def explode(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internal detail")
+
+    app = create_app(config)
+    app.router.add_get("/explode", explode)
+    client = await aiohttp_client(app)
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/explode")
+    assert response.status == 500
+    text = await response.text()
+    assert await response.json() == {"detail": "Internal server error.", "code": "internal_error"}
+    assert "secret internal detail" not in text and "Traceback" not in text
+    assert "secret internal detail" in caplog.text  # the operator still sees it
+
+
+async def test_health_and_readiness(client) -> None:
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert await ready.json() == {"status": "ok", "database": "ok"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable(aiohttp_client, make_config) -> None:
+    config = make_config(database={
+        "url": f"postgresql://postgres@127.0.0.1:{free_port()}/none",
+        "pool_min_size": 0, "connect_timeout": 0.5, "acquire_timeout": 1.0,
+    })
+    client = await aiohttp_client(create_app(config))
+    assert (await client.get("/healthz")).status == 200
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["database"] == "unavailable"
+    by_slug = await client.get("/api/v1/tenants/by-slug/demo")
+    assert by_slug.status == 503
+    assert (await by_slug.json())["code"] == "database_unavailable"
+
+
+async def test_each_request_is_logged_once_with_an_id(client, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="cip.request"):
+        response = await client.get("/api/v1/tenants/by-slug/demo?token=sensitive",
+                                    headers={"X-Request-Id": "req-123"})
+    assert response.headers["X-Request-Id"] == "req-123"
+    lines = [record.getMessage() for record in caplog.records if record.name == "cip.request"]
+    assert len(lines) == 1
+    assert lines[0].startswith("req-123 GET /api/v1/tenants/by-slug/demo 200 ")
+    assert "sensitive" not in caplog.text
+
+
