@@ -1,0 +1,123 @@
+"""Who is calling: a guest (bearer id) or a registered account (JWT), per SPEC §5.
+
+Shared by chat and the cabinet. A guest id is a secret the page generated; an account id is
+never accepted as a guest id. Tokens are HS256 JWTs bound to one tenant and invalidated by a
+password change (their `iat`, kept with sub-second precision, must not precede it).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import jwt
+from aiohttp import web
+
+from cip import errors
+from cip.sql import queries
+
+Q = queries("identity")
+GUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "tenant_id", "iat", "exp"]
+
+IDENTITY_REQUIRED = "Identify yourself with an X-User-Id header or an Authorization: Bearer token."
+BAD_GUEST_ID = "The user id must be 1-64 letters, digits or '._:-'."
+BAD_TOKEN = "The access token is invalid or expired. Please log in again."
+ACCOUNT_NEEDS_TOKEN = "This user id belongs to a registered account. Please log in."
+USER_ID_MISMATCH = "user_id does not match the logged-in account."
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: str
+    account_id: UUID | None = None
+
+    @property
+    def is_account(self) -> bool:
+        return self.account_id is not None
+
+
+def issue_token(secret: str, *, account_id: UUID, tenant_id: UUID, expire_minutes: int) -> str:
+    now = time.time()
+    claims = {"sub": str(account_id), "tenant_id": str(tenant_id), "iat": now,
+              "exp": int(now + expire_minutes * 60)}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(secret: str, token: str, tenant_id: UUID) -> tuple[UUID, float]:
+    """The account id and issue time of a valid token for `tenant_id`; 401 otherwise."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": REQUIRED_CLAIMS})
+        account_id = UUID(str(claims["sub"]))
+        issued_at = float(claims["iat"])
+        token_tenant = UUID(str(claims["tenant_id"]))
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise errors.Unauthorized(BAD_TOKEN, code="invalid_token") from None
+    if token_tenant != tenant_id:
+        raise errors.Unauthorized(BAD_TOKEN, code="invalid_token")
+    return account_id, issued_at
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthorized(BAD_TOKEN, code="invalid_token")
+    return token.strip()
+
+
+async def _account_changed_at(db: asyncpg.Connection | asyncpg.Pool, tenant_id: UUID,
+                              account_id: UUID) -> datetime | None:
+    row = await db.fetchrow(Q.account_auth_state, tenant_id, account_id)
+    return row["password_changed_at"] if row else None
+
+
+async def resolve(
+    request: web.Request,
+    db: asyncpg.Connection | asyncpg.Pool,
+    *,
+    secret: str,
+    tenant_id: UUID,
+    claimed_user_id: str | None,
+) -> Identity:
+    """Resolve the caller. `claimed_user_id` is the guest id the request names (the
+    `X-User-Id` header, or the chat body's `user_id`)."""
+    token = bearer_token(request)
+    if token is not None:
+        account_id, issued_at = decode_token(secret, token, tenant_id)
+        changed_at = await _account_changed_at(db, tenant_id, account_id)
+        if changed_at is None or issued_at < changed_at.timestamp():
+            raise errors.Unauthorized(BAD_TOKEN, code="invalid_token")
+        if claimed_user_id is not None and claimed_user_id != str(account_id):
+            raise errors.Forbidden(USER_ID_MISMATCH, code="user_id_mismatch")
+        return Identity(user_id=str(account_id), account_id=account_id)
+    if claimed_user_id is None or claimed_user_id == "":
+        raise errors.ValidationFailed(IDENTITY_REQUIRED, code="identity_required")
+    if not GUEST_ID.match(claimed_user_id):
+        raise errors.ValidationFailed(BAD_GUEST_ID, code="invalid_user_id")
+    if await _is_account_id(db, tenant_id, claimed_user_id):
+        raise errors.Unauthorized(ACCOUNT_NEEDS_TOKEN, code="login_required")
+    return Identity(user_id=claimed_user_id)
+
+
+async def _is_account_id(db: asyncpg.Connection | asyncpg.Pool, tenant_id: UUID, user_id: str) -> bool:
+    try:
+        account_id = UUID(user_id)
+    except ValueError:
+        return False
+    return await _account_changed_at(db, tenant_id, account_id) is not None
+
+
+async def resolve_cabinet(request: web.Request, db: asyncpg.Pool, *, secret: str,
+                          tenant_id: UUID) -> Identity:
+    """Cabinet routes: the guest id comes from the `X-User-Id` header."""
+    return await resolve(request, db, secret=secret, tenant_id=tenant_id,
+                         claimed_user_id=request.headers.get("X-User-Id"))
