@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cip import db, keys
+from cip import db, keys, pages
 from cip.config import Config
 from cip.routes import setup_routes
 from cip.web import error_middleware, request_log_middleware
@@ -16,6 +16,7 @@ def create_app(config: Config) -> web.Application:
         client_max_size=config.limits.body_max_bytes,
     )
     app[keys.CONFIG] = config
+    app.on_response_prepare.append(pages.nosniff)
     app.cleanup_ctx.append(db.pool_context(config))
     setup_routes(app)
     return app

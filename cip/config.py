@@ -21,6 +21,9 @@ DEFAULT_CONFIG_PATH = "config.toml"
 WEAK_SECRET_PREFIXES = ("change-me", "changeme", "secret")
 MIN_SECRET_BYTES = 32
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# An origin a tenant's pages may be embedded from (CSP frame-ancestors): scheme, host (a
+# leading `*.` allowed), optional port; nothing that could end the header directive.
+ORIGIN_PATTERN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?$")
 
 
 class ConfigError(Exception):
@@ -136,6 +139,15 @@ class TenantConfig(Section):
     allowed_origins: list[str] = Field(default_factory=list)
     locale: Literal["ru", "en"] | None = None
     limits: LimitsConfig | None = None
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        origins = [origin.rstrip("/") for origin in value]
+        for origin in origins:
+            if not ORIGIN_PATTERN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://example.com")
+        return origins
 
 
 class Config(Section):

@@ -1,0 +1,205 @@
+// The chat page: sends a message, shows the answer as it streams in, keeps the dialog going.
+//
+// The answer arrives as SSE over a POST (meta, content deltas, done | error). While it streams
+// the deltas are appended as plain text; after `done` the dialog is fetched again and the
+// assistant messages are shown with the server's sanitized markdown.
+
+import {
+  ApiError, api, apiPath, failure, guestId, pagePath, session, storage, tenant,
+} from './api.js';
+import { $, boot, errorText, refreshNavigation, showStatus } from './common.js';
+import { t } from './i18n.js';
+import { addSaveButton, messageElement, setMessageStatus } from './messages.js';
+import { readEvents } from './sse.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const log = $('#messages');
+const form = $('#composer');
+const input = $('#message');
+const sendButton = $('#send');
+const stopButton = $('#stop');
+const status = $('#chat-status');
+
+let dialogId = storage.get('dialog');
+let controller = null;
+
+function rememberDialog(id) {
+  dialogId = id;
+  if (id) storage.set('dialog', id);
+  else storage.remove('dialog');
+}
+
+function scrollToEnd() {
+  log.scrollTop = log.scrollHeight;
+}
+
+function showWelcome() {
+  log.replaceChildren(messageElement({ role: 'assistant', content: tenant.welcome || t('chat.welcomeDefault') }));
+  log.firstElementChild.classList.add('welcome');
+}
+
+/** Show the stored dialog (with formatted answers); a dialog that is gone starts afresh. */
+async function showDialog() {
+  try {
+    const dialog = await api(apiPath(`/me/dialogs/${dialogId}`), { identity: true });
+    log.replaceChildren(...dialog.messages.map((message) => messageElement(message)));
+    if (!dialog.messages.length) showWelcome();
+    scrollToEnd();
+  } catch (error) {
+    if (error instanceof ApiError && [400, 401, 403, 404].includes(error.status)) {
+      rememberDialog(null);
+      showWelcome();
+      if (error.status === 401) showStatus(status, t('error.sessionExpired'));
+    } else {
+      showStatus(status, errorText(error));
+    }
+  }
+}
+
+function setStreaming(streaming) {
+  stopButton.hidden = !streaming;
+  sendButton.hidden = streaming;
+  $('#new-dialog').disabled = streaming;
+  log.setAttribute('aria-busy', String(streaming));
+}
+
+function chatRequest(message) {
+  const current = session();
+  const body = { message };
+  if (dialogId) body.dialog_id = dialogId;
+  // Logged in: the token alone says who speaks. A guest names their id in the body.
+  if (!current) body.user_id = guestId();
+  const headers = { 'Content-Type': 'application/json', Accept: 'text/event-stream' };
+  if (current) headers.Authorization = `Bearer ${current.token}`;
+  return { body: JSON.stringify(body), headers, usedToken: Boolean(current) };
+}
+
+/** Send `message` and stream the answer into a new assistant bubble. */
+async function send(message) {
+  showStatus(status, '');
+  const userArticle = messageElement({ role: 'user', content: message });
+  const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
+  const bubble = answer.querySelector('.bubble');
+  bubble.dataset.thinking = t('chat.thinking');
+  const text = document.createTextNode('');
+  bubble.append(text);
+  log.querySelector('.welcome')?.remove();
+  log.append(userArticle, answer);
+  scrollToEnd();
+
+  controller = new AbortController();
+  setStreaming(true);
+  let outcome = 'interrupted';
+  try {
+    const request = chatRequest(message);
+    let response;
+    try {
+      response = await fetch(apiPath('/chat'), {
+        method: 'POST', headers: request.headers, body: request.body, signal: controller.signal,
+      });
+    } catch (error) {
+      throw error.name === 'AbortError' ? error : new ApiError(0);
+    }
+    if (!response.ok) {
+      const error = await failure(response, request.usedToken);
+      // 502/503: the message was saved in a dialog that the next message continues.
+      if (error.body.dialog_id) rememberDialog(error.body.dialog_id);
+      throw error;
+    }
+    for await (const event of readEvents(response.body)) {
+      if (event.data === '[DONE]') break;
+      const payload = JSON.parse(event.data);
+      if (event.event === 'meta') {
+        rememberDialog(payload.dialog_id);
+        userArticle.dataset.messageId = payload.user_message_id;
+        answer.dataset.messageId = payload.message_id;
+      } else if (event.event === 'done') {
+        outcome = 'complete';
+      } else if (event.event === 'error') {
+        outcome = 'error';
+        showStatus(status, t('error.stream'));
+      } else if (typeof payload.content === 'string') {
+        text.appendData(payload.content);
+        scrollToEnd();
+      }
+    }
+  } catch (error) {
+    if (error.name !== 'AbortError') {
+      outcome = 'failed';
+      showStatus(status, errorText(error));
+      if (error.status === 401) refreshNavigation();
+      if (error.status === 429 || error.status === 0) {
+        // Nothing was saved: offer the text again.
+        userArticle.querySelector('.message-footer').textContent = t('chat.notSent');
+        if (!input.value) input.value = message;
+      }
+    }
+  } finally {
+    controller = null;
+    setStreaming(false);
+  }
+  finish(answer, text, outcome);
+}
+
+async function finish(answer, text, outcome) {
+  delete answer.querySelector('.bubble').dataset.thinking;
+  if (outcome === 'complete' && dialogId) {
+    setMessageStatus(answer, 'complete');
+    await showDialog();
+  } else if (text.length === 0 && outcome !== 'error') {
+    answer.remove(); // stopped or failed before any text: nothing to keep
+  } else {
+    // The partial answer stays, marked; the server saved it the same way.
+    setMessageStatus(answer, outcome === 'error' ? 'error' : 'interrupted');
+    if (answer.dataset.messageId) addSaveButton(answer);
+  }
+  input.focus();
+}
+
+function submit() {
+  const message = input.value.trim();
+  if (controller) return;
+  if (!message) {
+    showStatus(status, t('error.emptyMessage'));
+    input.focus();
+    return;
+  }
+  input.value = '';
+  send(message);
+}
+
+function startNewDialog() {
+  if (controller) return;
+  rememberDialog(null);
+  showStatus(status, '');
+  showWelcome();
+  input.focus();
+}
+
+function init() {
+  // `?dialog=<id>` (from the cabinet) continues that dialog.
+  const requested = new URLSearchParams(window.location.search).get('dialog');
+  if (requested && UUID.test(requested)) {
+    rememberDialog(requested);
+    window.history.replaceState(null, '', pagePath('/chat'));
+  }
+  boot();
+  if (dialogId) showDialog();
+  else showWelcome();
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submit();
+  });
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  stopButton.addEventListener('click', () => controller?.abort());
+  $('#new-dialog').addEventListener('click', startNewDialog);
+}
+
+init();

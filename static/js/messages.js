@@ -1,0 +1,78 @@
+// How a message of a dialog is shown, in the chat and in the cabinet.
+//
+// Model output and user text are untrusted: they only ever become text nodes. The one
+// exception is the `html` the server sends for assistant messages, which is its sanitized
+// markdown rendering (raw HTML disabled, only http(s)/mailto links).
+
+import { api, apiPath } from './api.js';
+import { errorText } from './common.js';
+import { t } from './i18n.js';
+
+const NOTED_STATUSES = new Set(['interrupted', 'stopped', 'error', 'streaming']);
+
+/** An <article> for a message `{id, role, content, html, status}`; assistant messages get a
+ * "Save" button unless `saveable` is false. */
+export function messageElement(message, { saveable = true } = {}) {
+  const article = document.createElement('article');
+  article.className = `message ${message.role}`;
+  article.dataset.role = message.role;
+  if (message.id) article.dataset.messageId = message.id;
+
+  const who = document.createElement('span');
+  who.className = 'visually-hidden';
+  who.textContent = `${t(message.role === 'user' ? 'chat.you' : 'chat.assistant')}: `;
+
+  const bubble = document.createElement('div');
+  bubble.className = 'bubble';
+  if (message.role === 'assistant' && typeof message.html === 'string' && message.html) {
+    bubble.classList.add('formatted');
+    bubble.innerHTML = message.html; // server-sanitized markdown, never raw model output
+  } else {
+    bubble.textContent = message.content ?? '';
+  }
+
+  const footer = document.createElement('div');
+  footer.className = 'message-footer';
+  article.append(who, bubble, footer);
+  setMessageStatus(article, message.status ?? 'complete');
+  if (saveable && message.role === 'assistant' && message.id) addSaveButton(article);
+  return article;
+}
+
+/** Mark a message's status (a note under it for anything but a complete answer). */
+export function setMessageStatus(article, status) {
+  article.dataset.status = status;
+  const footer = article.querySelector('.message-footer');
+  footer.querySelector('.message-note')?.remove();
+  if (NOTED_STATUSES.has(status) && status !== 'streaming') {
+    const note = document.createElement('span');
+    note.className = `message-note ${status}`;
+    note.textContent = t(`status.${status}`);
+    footer.prepend(note);
+  }
+}
+
+/** A "Save" button that adds the message to the visitor's saved items. */
+export function addSaveButton(article) {
+  const footer = article.querySelector('.message-footer');
+  if (footer.querySelector('.save')) return;
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'save link-button';
+  button.textContent = t('chat.save');
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      await api(apiPath('/me/saved'), {
+        method: 'POST', identity: true, body: { type: 'message', reference_id: article.dataset.messageId },
+      });
+      button.textContent = t('chat.saved');
+      button.classList.add('done');
+    } catch (error) {
+      button.disabled = false;
+      button.title = errorText(error);
+      button.textContent = `${t('chat.save')} — ${errorText(error)}`;
+    }
+  });
+  footer.append(button);
+}
