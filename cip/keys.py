@@ -9,3 +9,4 @@ from cip.config import Config
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from cip import errors, keys
 from cip.store import tenants
 from cip.store.tenants import TenantRow
+from cip.openapi import endpoint
 from cip.web import json_response
 
 
@@ -43,6 +44,7 @@ async def tenant_from_path(request: web.Request) -> TenantRow:
     return await tenants.by_id(request.app[keys.POOL], tenant_id)
 
 
+@endpoint("Tenant by slug", responses={200: TenantOut, 404: "Unknown slug"}, tag="tenants")
 async def by_slug(request: web.Request) -> web.Response:
     tenant = await tenants.by_slug(request.app[keys.POOL], request.match_info["slug"])
     return json_response(TenantOut.of(tenant))
