@@ -59,8 +59,8 @@ async def test_database_outage_fails_fast_and_recovers(aiohttp_client, make_conf
     assert (await get(client, "/api/v1/tenants/by-slug/demo"))[0] == 200
 
     await asyncio.to_thread(owned_postgres.stop)
-    for _ in range(3):  # pooled connections that died, then fresh connection attempts
-        status, body = await get(client, "/api/v1/tenants/by-slug/demo")
+    for attempt in range(3):  # pooled connections that died, then fresh connection attempts
+        status, body = await get(client, f"/api/v1/tenants/by-slug/not-cached-{attempt}")
         assert (status, body["code"]) == (503, "database_unavailable")
     assert await get(client, "/readyz") == (503, {"status": "unavailable", "database": "unavailable"})
     assert (await get(client, "/healthz"))[0] == 200
