@@ -6,6 +6,9 @@ import asyncpg
 from aiohttp import web
 
 from cip.config import Config
+from cip.tenant_cache import TenantCache
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
+TENANTS = web.AppKey("tenants", TenantCache)

@@ -20,7 +20,6 @@ from aiohttp import web
 
 from cip import errors, keys
 from cip.config import ORIGIN_PATTERN, SLUG_PATTERN
-from cip.store import tenants
 from cip.store.tenants import TenantRow
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -122,7 +121,7 @@ async def _tenant_or_none(request: web.Request) -> TenantRow | None:
     if not SLUG_PATTERN.match(slug):
         return None
     try:
-        return await tenants.by_slug(request.app[keys.POOL], slug)
+        return await request.app[keys.TENANTS].by_slug(slug)
     except errors.NotFound:
         return None
 
@@ -147,11 +146,6 @@ async def tenant_root(request: web.Request) -> web.Response:
     if tenant is None:
         return not_found_page()
     raise web.HTTPFound(f"/{tenant.slug}/chat")
-
-
-async def nosniff(request: web.Request, response: web.StreamResponse) -> None:
-    """Every response, static files included, is taken for what its Content-Type says."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 def page_routes() -> Iterable[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:

@@ -58,7 +58,20 @@ async def parse_json(request: web.Request, model: type[T]) -> T:
         raise errors.ValidationFailed("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise errors.ValidationFailed("The request body must be a JSON object.", code="invalid_json")
+    if _has_nul(data):
+        raise errors.ValidationFailed("Text must not contain NUL characters.", code="invalid_text")
     return validate(model, data)
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text cannot hold U+0000, so it is refused at the door."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def validate(model: type[T], data: Any) -> T:

@@ -1,0 +1,45 @@
+"""Schemathesis against the live app: no 5xx, and every response conforms to the document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from cip.config import Config
+from live_server import serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def live_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from conftest import ROOT, TEST_SECRET
+    from cip.config import build_config
+
+    config: Config = build_config({
+        "server": {"state_dir": str(tmp_path_factory.mktemp("var"))},
+        "database": {"url": database_url, "auto_migrate": False},
+        "auth": {"jwt_secret": TEST_SECRET, "bcrypt_cost": 4},
+    }, root=ROOT, environ={})
+    with serve_in_thread(config) as url:
+        yield url
+
+
+def _document() -> dict:
+    from conftest import ROOT
+    from cip.app import create_app
+    from cip.config import build_config
+    from cip.openapi import build_document
+
+    app = create_app(build_config({"auth": {"jwt_secret": "x" * 40}}, root=ROOT, environ={}))
+    return build_document(app)
+
+
+schema = schemathesis.openapi.from_dict(_document())
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_document(case: schemathesis.Case, live_url: str) -> None:
+    case.call_and_validate(base_url=live_url)
