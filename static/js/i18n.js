@@ -1,7 +1,7 @@
 // Every text of the pages, Russian and English, in one place. The tenant's locale (the
 // `data-locale` attribute of <body>) chooses the language; Russian is the default.
 
-const TEXTS = {
+export const TEXTS = {
   ru: {
     'nav.skip': 'Перейти к содержимому',
     'nav.label': 'Разделы',
