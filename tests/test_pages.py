@@ -4,9 +4,13 @@ test_pages_e2e.py.)"""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
+
+from aiohttp import web
+from playwright.async_api import expect
 
 from browser_harness import PHONE
 from cip.store import tenants
@@ -224,3 +228,42 @@ async def test_keyboard_reaches_the_chat_controls(live_server, browser, new_tena
     assert {"Skip to content", "Chat", "My account", "Log in", "new-dialog", "message", "send"} <= set(reached)
     outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"  # the focused control is visibly marked
+
+
+async def test_chat_works_in_an_iframe_only_from_allowed_origins(live_server, browser, new_tenant,
+                                                                 aiohttp_server) -> None:
+    async def embedding_site(request: web.Request) -> web.Response:
+        src = html.escape(request.query["src"])
+        return web.Response(text=f'<link rel="icon" href="data:,"><iframe id="chat" src="{src}" width="400" height="600"></iframe>',
+                            content_type="text/html")
+
+    host = web.Application()
+    host.router.add_get("/", embedding_site)
+    host_server = await aiohttp_server(host)
+    host_origin = f"http://localhost:{host_server.port}"  # another origin than 127.0.0.1
+    server = await live_server()
+    allowed = await new_tenant(locale="en", allowed_origins=[host_origin])
+    other = await new_tenant(locale="en")
+    page = await browser.new_page()
+
+    await page.goto(f"{host_origin}/?src={server.url}/{allowed.slug}/chat")
+    frame = page.frame_locator("#chat")
+    await expect(frame.get_by_role("button", name="Send")).to_be_visible()
+    await expect(frame.locator(".message.welcome")).to_be_visible()
+    assert browser.errors == []
+
+    await page.goto(f"{host_origin}/?src={server.url}/{other.slug}/chat")
+    await page.wait_for_load_state("load")
+    [child] = page.main_frame.child_frames
+    assert not child.url.startswith(server.url)  # the browser refused to show it
+    assert any("frame-ancestors" in error for error in browser.errors)
+
+
+async def test_unknown_slug_shows_the_404_page_in_the_browser(live_server, browser) -> None:
+    server = await live_server()
+    page = await browser.new_page()
+    response = await page.goto(f"{server.url}/no-such-company/chat")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_role("heading", name="Страница не найдена")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    assert [error for error in browser.errors if "status of 404" not in error] == []
