@@ -1,6 +1,6 @@
 -- A visitor's profile in a tenant, with the email of their account when they have one.
 
--- name: get
+-- name: by_user
 -- Always one row: NULLs for a profile never written (and for a guest's email).
 -- $1 tenant_id, $2 user_id, $3 account_id (NULL for a guest).
 SELECT $2::text AS user_id, $1::uuid AS tenant_id, user_profile.display_name,
@@ -9,7 +9,7 @@ FROM (VALUES (1)) AS one_row
 LEFT JOIN user_profile ON user_profile.tenant_id = $1 AND user_profile.user_id = $2
 LEFT JOIN account ON account.tenant_id = $1 AND account.id = $3;
 
--- name: update
+-- name: upsert
 -- Creates or updates the profile: a field whose flag is false keeps its stored value (NULL
 -- on a new row), a field whose flag is true takes the given value (NULL clears it).
 -- $1 tenant_id, $2 user_id, $3 account_id, $4 set display_name?, $5 display_name,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +11,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from cabinet_data import guest
+from cip.app import create_app
+from cip.store.message_status import effective_status
 
 ISO = TypeAdapter(datetime)
 
@@ -144,8 +146,6 @@ async def test_dialog_without_messages_and_unknown_or_malformed_ids(client, new_
 
 async def test_a_stale_streaming_message_is_reported_interrupted(aiohttp_client, make_config,
                                                                  new_tenant, data, pool) -> None:
-    from cip.app import create_app
-
     client = await aiohttp_client(create_app(make_config(llm={"total_timeout": 60})))
     tenant = await new_tenant()
     dialog_id = await data.dialog(tenant.id, "alice", [("user", "q1")])
@@ -192,3 +192,13 @@ async def test_assistant_markdown_is_rendered_inert(client, new_tenant, data, co
     user_message, answer = body["messages"]
     assert (user_message["content"], user_message["html"]) == (content, None)
     assert (answer["content"], answer["html"]) == (content, html)
+
+
+def test_effective_status_ages_only_streaming_rows() -> None:
+    now = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    timeout = timedelta(seconds=600)
+    assert effective_status("streaming", now - timeout, now, timeout) == "streaming"
+    assert effective_status("streaming", now - timeout - timedelta(microseconds=1), now,
+                            timeout) == "interrupted"
+    for status in ("complete", "stopped", "error", "interrupted"):
+        assert effective_status(status, now - timedelta(days=1), now, timeout) == status

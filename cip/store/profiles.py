@@ -25,7 +25,7 @@ class ProfileRow(BaseModel):
 
 
 async def get(db: Executor, tenant_id: UUID, user_id: str, account_id: UUID | None) -> ProfileRow:
-    record = await db.fetchrow(Q.get, tenant_id, user_id, account_id)
+    record = await db.fetchrow(Q.by_user, tenant_id, user_id, account_id)
     return ProfileRow.model_validate(dict(record))
 
 
@@ -33,7 +33,7 @@ async def update(db: Executor, tenant_id: UUID, user_id: str, account_id: UUID |
                  changes: Mapping[str, str | None]) -> ProfileRow:
     """Write the fields named in `changes` (None clears one); the others keep their value."""
     record = await db.fetchrow(
-        Q.update, tenant_id, user_id, account_id,
+        Q.upsert, tenant_id, user_id, account_id,
         "display_name" in changes, changes.get("display_name"),
         "contact" in changes, changes.get("contact"),
     )

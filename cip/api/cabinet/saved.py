@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from cip import keys
 from cip.api.cabinet import NoteText, ReferenceText, page_of, visitor
@@ -24,6 +24,20 @@ class SavedItemIn(BaseModel):
     # A message id for `message`; any reference of the tenant's content for `content`.
     reference_id: ReferenceText
     note: NoteText | None = None
+
+    @field_validator("reference_id")
+    @classmethod
+    def _message_id_is_a_uuid(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("type") != "message":
+            return value
+        try:
+            return str(UUID(value))  # one spelling, so the same message is saved once
+        except ValueError:
+            raise ValueError("a message reference must be a message id (UUID)") from None
+
+    @property
+    def message_id(self) -> UUID | None:
+        return UUID(self.reference_id) if self.type == "message" else None
 
 
 class SavedMessageOut(BaseModel):
@@ -72,14 +86,9 @@ async def save_item(request: web.Request) -> web.Response:
     """201 with a new item; 200 with the item already saved for the same reference."""
     caller = await visitor(request)
     body = await parse_json(request, SavedItemIn)
-    message_id = None
-    reference_id = body.reference_id
-    if body.type == "message":
-        message_id = parse_uuid(reference_id, "reference_id")
-        reference_id = str(message_id)  # one spelling, so the same message is saved once
     result = await saved_items.save(request.app[keys.POOL], caller.tenant.id, caller.user_id,
-                                    type=body.type, reference_id=reference_id,
-                                    message_id=message_id, note=body.note)
+                                    type=body.type, reference_id=body.reference_id,
+                                    message_id=body.message_id, note=body.note)
     return json_response(SavedItemOut.of(result.item), status=201 if result.created else 200)
 
 
