@@ -40,7 +40,7 @@ async def world(client, new_tenant, data: CabinetData) -> World:
     account_id = await data.account(tenant_a.id, "victim@example.com")
     owners = [guest("alice"), data.bearer(tenant_a.id, account_id)]
     dialogs, messages, saved = [], [], []
-    for user_id, headers in zip(["alice", str(account_id)], owners):
+    for user_id, headers in zip(["alice", str(account_id)], owners, strict=True):
         dialog_id = await data.dialog(tenant_a.id, user_id, [("user", "private question"),
                                                             ("assistant", "private answer")])
         [_, answer] = await data.messages_of(tenant_a.id, dialog_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from uuid import UUID
 
@@ -63,6 +64,19 @@ async def test_saving_the_same_reference_again_returns_the_existing_item(client,
     rows = await saved_rows(pool, tenant.id)
     assert [(row["type"], row["reference_id"], row["note"]) for row in rows] == [
         ("message", str(message_id), "one"), ("content", "faq/shipping", None)]
+
+
+async def test_concurrent_saves_of_one_reference_make_one_item(client, new_tenant, data, pool) -> None:
+    tenant = await new_tenant()
+    dialog_id = await data.dialog(tenant.id, "alice", [("user", "hi")])
+    [message_id] = await data.messages_of(tenant.id, dialog_id)
+    responses = await asyncio.gather(*[
+        client.post(saved_url(tenant.id), headers=guest("alice"),
+                    json={"type": "message", "reference_id": str(message_id)})
+        for _ in range(8)])
+    assert sorted(response.status for response in responses) == [200] * 7 + [201]
+    assert len({(await response.json())["id"] for response in responses}) == 1
+    assert len(await saved_rows(pool, tenant.id)) == 1
 
 
 async def test_a_message_reference_must_be_in_the_users_own_dialogs(client, new_tenant, data, pool) -> None:
