@@ -31,7 +31,7 @@ STATUS_TEXT = {
 IDENTITY_PARAMETERS = [
     {"name": "X-User-Id", "in": "header", "required": False,
      "description": "Guest id (1-64 of letters, digits, '._:-'); omit with a Bearer token.",
-     "schema": {"type": "string"}},
+     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}},
 ]
 
 

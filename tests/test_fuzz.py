@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from cip.config import Config
 from live_server import serve_in_thread
@@ -39,7 +40,24 @@ def _document() -> dict:
 schema = schemathesis.openapi.from_dict(_document())
 
 
+@pytest.fixture(scope="module")
+def demo_tenant_id(live_url: str) -> str:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{live_url}/api/v1/tenants/by-slug/demo") as response:
+        return json.load(response)["id"]
+
+
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_document(case: schemathesis.Case, live_url: str) -> None:
-    case.call_and_validate(base_url=live_url)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_document(case: schemathesis.Case, live_url: str,
+                                      demo_tenant_id: str) -> None:
+    # Aim most cases at a real tenant, so bodies, headers and queries reach the handlers'
+    # logic instead of stopping at "unknown tenant".
+    if "tenant_id" in (case.path_parameters or {}) and hash(repr(case.body)) % 4:
+        case.path_parameters["tenant_id"] = demo_tenant_id
+    # Identity is either a header or a token, which a schema cannot express; a schema-valid
+    # request may therefore still be a 400, so request acceptance is not judged here —
+    # responses are: no 5xx, documented statuses, content types and bodies.
+    case.call_and_validate(base_url=live_url, excluded_checks=[positive_data_acceptance])
