@@ -144,7 +144,7 @@ async def test_stop_keeps_the_partial_answer(site, browser: Browser, fake_llm, n
 
 
 async def test_cabinet_lists_opens_saves_and_deletes(site, browser: Browser, fake_llm, new_tenant,
-                                                     pool) -> None:
+                                                     pool, data) -> None:
     tenant = await new_tenant(locale="en")
     fake_llm.script = Script(deltas=["The **answer** ", "to keep."])
     page = await browser.new_page()
@@ -175,17 +175,17 @@ async def test_cabinet_lists_opens_saves_and_deletes(site, browser: Browser, fak
     await expect(saved.locator(".bubble")).to_have_text("The answer to keep.")
     await saved.get_by_role("link", name="Open the dialog").click()
     await expect(page).to_have_url(dialog_url)
-    await page.go_back()
+    await page.goto(f"{site.url}/{tenant.slug}/my/saved")
     await page.get_by_role("button", name="Delete").click()
     await expect(page.locator("#saved-list > li")).to_have_count(0)
     await expect(page.get_by_text("Answers you save in the chat will appear here.")).to_be_visible()
     assert await pool.fetchval("SELECT count(*) FROM saved_item WHERE tenant_id = $1", tenant.id) == 0
 
     # Paging: 25 more dialogs of this guest, 20 to a page.
-    await pool.execute(
-        "INSERT INTO dialog (tenant_id, user_id, title) "
-        "SELECT $1, $2, 'Older dialog ' || n FROM generate_series(1, 25) AS n",
-        tenant.id, await guest_id(page, tenant.id))
+    guest = await guest_id(page, tenant.id)
+    for number in range(1, 26):
+        await data.dialog(tenant.id, guest, [("user", f"Question {number}: when do you deliver?"),
+                                             ("assistant", f"Answer {number}: within two days.")])
     phone = await browser.new_page(PHONE)
     await phone.goto(f"{site.url}/{tenant.slug}/my/dialogs")
     await expect(phone.locator("#dialog-list > li")).to_have_count(20)
