@@ -6,6 +6,10 @@ import asyncpg
 from aiohttp import web
 
 from cip.config import Config
+from cip.mailer import Mailer
+from cip.passwords import PasswordHasher
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
+MAILER = web.AppKey("mailer", Mailer)
+PASSWORDS = web.AppKey("passwords", PasswordHasher)
