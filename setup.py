@@ -25,6 +25,7 @@ setup(
             "pytest>=8",
             "pytest-aiohttp>=1.0",
             "aiosmtpd>=1.4",
+            "schemathesis>=4.0",
         ],
     },
     entry_points={"console_scripts": ["cip = cip.cli:main"]},

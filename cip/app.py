@@ -10,15 +10,17 @@ from cip.housekeeping import housekeeping_context
 from cip.mailer import mailer_context
 from cip.passwords import hasher_context
 from cip.routes import setup_routes
+from cip.security import on_response_prepare, preflight_middleware
 from cip.web import error_middleware, request_log_middleware
 
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[request_log_middleware, error_middleware],
+        middlewares=[request_log_middleware, error_middleware, preflight_middleware],
         client_max_size=config.limits.body_max_bytes,
     )
     app[keys.CONFIG] = config
+    app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(db.pool_context(config))
     app.cleanup_ctx.append(housekeeping_context())
     app.cleanup_ctx.append(hasher_context(config.auth.bcrypt_cost))

@@ -122,6 +122,7 @@ def pool_context(config: Config) -> Callable[[Any], AsyncIterator[None]]:
     """Cleanup context: database (embedded if no URL), migrations, config tenants, pool."""
     from cip import keys
     from cip.store.tenants import sync_config_tenants
+    from cip.tenant_cache import TenantCache
 
     async def context(app: Any) -> AsyncIterator[None]:
         server = None
@@ -140,6 +141,7 @@ def pool_context(config: Config) -> Callable[[Any], AsyncIterator[None]]:
                     async with pool.acquire() as connection:
                         await sync_config_tenants(connection, config)
                 app[keys.POOL] = pool
+                app[keys.TENANTS] = TenantCache(pool, ttl=config.server.tenant_cache_seconds)
                 yield
             finally:
                 await pool.close()

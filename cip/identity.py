@@ -21,7 +21,9 @@ from cip import errors
 from cip.sql import queries
 
 Q = queries("identity")
-GUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# fullmatch, not `$`: Python's `$` also matches before a trailing newline, which the
+# database's CHECK (and any other reader of the id) would not accept.
+GUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "tenant_id", "iat", "exp"]
 
@@ -89,7 +91,8 @@ async def resolve(
     claimed_user_id: str | None,
 ) -> Identity:
     """Resolve the caller. `claimed_user_id` is the guest id the request names (the
-    `X-User-Id` header, or the chat body's `user_id`)."""
+    `X-User-Id` header, or the chat body's `user_id`); an empty one counts as absent."""
+    claimed_user_id = claimed_user_id or None
     token = bearer_token(request)
     if token is not None:
         account_id, issued_at = decode_token(secret, token, tenant_id)
@@ -99,9 +102,9 @@ async def resolve(
         if claimed_user_id is not None and claimed_user_id != str(account_id):
             raise errors.Forbidden(USER_ID_MISMATCH, code="user_id_mismatch")
         return Identity(user_id=str(account_id), account_id=account_id)
-    if claimed_user_id is None or claimed_user_id == "":
+    if claimed_user_id is None:
         raise errors.ValidationFailed(IDENTITY_REQUIRED, code="identity_required")
-    if not GUEST_ID.match(claimed_user_id):
+    if not GUEST_ID.fullmatch(claimed_user_id):
         raise errors.ValidationFailed(BAD_GUEST_ID, code="invalid_user_id")
     if await is_account_id(db, tenant_id, claimed_user_id):
         raise errors.Unauthorized(ACCOUNT_NEEDS_TOKEN, code="login_required")

@@ -31,6 +31,9 @@ def parse(text: str) -> Statements:
         name = header.group("name")
         if name in statements:
             raise ValueError(f"duplicate statement name: {name}")
+        if hasattr(Statements, name):
+            # `Q.get` would be dict.get, not the statement.
+            raise ValueError(f"statement name shadows a mapping method: {name}")
         if not body:
             raise ValueError(f"empty statement: {name}")
         statements[name] = body.rstrip(";")

@@ -26,6 +26,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 _REQUEST_ID_HEADER = "X-Request-Id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 JSON_CONTENT_TYPE = "application/json"
+NUL_IN_TEXT = "Text must not contain NUL characters."
 
 
 def dumps(value: Any) -> bytes:
@@ -58,7 +59,26 @@ async def parse_json(request: web.Request, model: type[T]) -> T:
         raise errors.ValidationFailed("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise errors.ValidationFailed("The request body must be a JSON object.", code="invalid_json")
+    where = nul_location(data)
+    if where is not None:
+        raise errors.ValidationFailed(NUL_IN_TEXT, code="invalid_text", errors=[
+            {"loc": where, "msg": NUL_IN_TEXT, "type": "nul_character"}])
     return validate(model, data)
+
+
+def nul_location(value: Any, path: tuple[str, ...] = ()) -> list[str] | None:
+    """Where U+0000 hides in a JSON value: PostgreSQL text cannot hold it, so it is refused
+    at the door."""
+    if isinstance(value, str):
+        return list(path) if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return [*path, key]
+        found = nul_location(item, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
 
 
 def validate(model: type[T], data: Any) -> T:

@@ -354,8 +354,9 @@ async def test_guest_user_id_must_be_a_guest_id(client: TestClient, smtp_server:
                                   "code": "invalid_guest_user_id"}
     assert await pool.fetchval("SELECT count(*) FROM dialog WHERE tenant_id = $1 AND user_id = $2",
                                tenant.id, kim) == 1
-    malformed = await login(client, tenant, "jay@example.com", guest_user_id="no spaces/allowed")
-    assert malformed.status == 400
+    for malformed in ("no spaces/allowed", "guest-1\n", "", "x" * 65):
+        refused = await login(client, tenant, "jay@example.com", guest_user_id=malformed)
+        assert refused.status == 400
 
 
 async def test_smtp_outage_keeps_the_account_and_resend_delivers(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -99,3 +100,14 @@ async def test_each_request_is_logged_once_with_an_id(client, caplog) -> None:
     assert "sensitive" not in caplog.text
 
 
+
+
+async def test_a_new_tenant_is_found_at_once_after_a_miss(client, pool) -> None:
+    from cip.store import tenants
+
+    slug = f"late-{uuid.uuid4().hex[:12]}"
+    assert (await client.get(f"/api/v1/tenants/by-slug/{slug}")).status == 404
+    created = await tenants.create(pool, slug, "Late", {"locale": "en"})
+    response = await client.get(f"/api/v1/tenants/by-slug/{slug}")
+    assert response.status == 200
+    assert (await response.json())["id"] == str(created.id)

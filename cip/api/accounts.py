@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from cip import accounts, identity, keys
 from cip.accounts import Services
 from cip.api.tenants import tenant_from_path
-from cip.store import tenants
+from cip.openapi import Body, endpoint
 from cip.store.tenants import TenantRow
 from cip.web import json_response, parse_json, validate
 
@@ -53,7 +53,7 @@ class RegisterIn(EmailIn):
 
 class LoginIn(EmailIn):
     password: Annotated[str, Field(min_length=1, max_length=128)]
-    guest_user_id: Annotated[str | None, Field(pattern=identity.GUEST_ID.pattern)] = None
+    guest_user_id: Annotated[str | None, Field(pattern=f"^{identity.GUEST_ID.pattern}$")] = None
 
 
 class ResetIn(BaseModel):
@@ -77,6 +77,12 @@ class LoginOut(BaseModel):
     tenant_id: UUID
 
 
+TAG = "accounts"
+TENANT_ERRORS: dict[int, Body | str] = {400: "Invalid input", 404: "Unknown tenant",
+                                        413: "Body too large"}
+MAIL_ERRORS: dict[int, Body | str] = {**TENANT_ERRORS, 429: "Too many requests from this address"}
+
+
 def client_ip(request: web.Request) -> str:
     return request.remote or "unknown"
 
@@ -85,6 +91,8 @@ def _message(text: str, status: int = 200) -> web.Response:
     return json_response(MessageOut(message=text), status=status)
 
 
+@endpoint("Register with email and password; the same 202 whether or not the email is taken",
+          body=RegisterIn, tag=TAG, responses={202: MessageOut, **MAIL_ERRORS})
 async def register(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, RegisterIn)
@@ -99,15 +107,22 @@ async def _confirm(request: web.Request, tenant: TenantRow) -> web.Response:
     return _message(accounts.EMAIL_CONFIRMED)
 
 
+@endpoint("Confirm an email with the token from the mail (tenant by slug)", query=TokenQuery,
+          tag=TAG, responses={200: MessageOut, 400: "Unknown, used or expired token",
+                              404: "Unknown slug"})
 async def confirm_by_slug(request: web.Request) -> web.Response:
-    tenant = await tenants.by_slug(request.app[keys.POOL], request.match_info["slug"])
+    tenant = await request.app[keys.TENANTS].by_slug(request.match_info["slug"])
     return await _confirm(request, tenant)
 
 
+@endpoint("Confirm an email with the token from the mail", query=TokenQuery, tag=TAG,
+          responses={200: MessageOut, 400: "Unknown, used or expired token", 404: "Unknown tenant"})
 async def confirm_by_id(request: web.Request) -> web.Response:
     return await _confirm(request, await tenant_from_path(request))
 
 
+@endpoint("Send a new confirmation link (202 whatever the address)", body=EmailIn, tag=TAG,
+          responses={202: MessageOut, **MAIL_ERRORS})
 async def resend_confirmation(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, EmailIn)
@@ -115,6 +130,8 @@ async def resend_confirmation(request: web.Request) -> web.Response:
     return _message(accounts.RESEND_ACCEPTED, status=202)
 
 
+@endpoint("Send a password reset link (202 whatever the address)", body=EmailIn, tag=TAG,
+          responses={202: MessageOut, **MAIL_ERRORS})
 async def forgot_password(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, EmailIn)
@@ -122,6 +139,8 @@ async def forgot_password(request: web.Request) -> web.Response:
     return _message(accounts.FORGOT_ACCEPTED, status=202)
 
 
+@endpoint("Set a new password with the token from the reset mail", body=ResetIn, tag=TAG,
+          responses={200: MessageOut, **TENANT_ERRORS})
 async def reset_password(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, ResetIn)
@@ -129,6 +148,9 @@ async def reset_password(request: web.Request) -> web.Response:
     return _message(accounts.PASSWORD_CHANGED)
 
 
+@endpoint("Log in for an access token; optionally take over a guest's data", body=LoginIn,
+          tag=TAG, responses={200: LoginOut, **TENANT_ERRORS, 401: "Wrong email or password",
+                              403: "Email not confirmed", 429: "Too many failed logins"})
 async def login(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, LoginIn)

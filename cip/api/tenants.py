@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from cip import errors, keys
-from cip.store import tenants
+from cip.openapi import endpoint
 from cip.store.tenants import TenantRow
 from cip.web import json_response
 
@@ -40,9 +40,10 @@ def parse_uuid(value: str, field: str) -> UUID:
 async def tenant_from_path(request: web.Request) -> TenantRow:
     """The tenant named by `{tenant_id}` in the path: malformed → 400, unknown → 404."""
     tenant_id = parse_uuid(request.match_info["tenant_id"], "tenant_id")
-    return await tenants.by_id(request.app[keys.POOL], tenant_id)
+    return await request.app[keys.TENANTS].by_id(tenant_id)
 
 
+@endpoint("Tenant by slug", responses={200: TenantOut, 404: "Unknown slug"}, tag="tenants")
 async def by_slug(request: web.Request) -> web.Response:
-    tenant = await tenants.by_slug(request.app[keys.POOL], request.match_info["slug"])
+    tenant = await request.app[keys.TENANTS].by_slug(request.match_info["slug"])
     return json_response(TenantOut.of(tenant))

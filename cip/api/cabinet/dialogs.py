@@ -1,0 +1,87 @@
+"""`/me/dialogs`: the visitor's dialog list and one dialog in full."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from cip import keys
+from cip.api.cabinet import CALLER_ERRORS, PageIn, page_of, visitor
+from cip.api.tenants import parse_uuid
+from cip.rendering import message_html
+from cip.store import dialog_history
+from cip.store.dialog_history import DialogRow, DialogSummaryRow
+from cip.store.message_status import MessageStatus
+from cip.openapi import endpoint
+from cip.web import json_response
+
+
+class DialogSummaryOut(BaseModel):
+    id: UUID
+    title: str
+    preview: str | None
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+    @classmethod
+    def of(cls, row: DialogSummaryRow) -> DialogSummaryOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class DialogListOut(BaseModel):
+    total: int
+    items: list[DialogSummaryOut]
+
+
+class MessageOut(BaseModel):
+    id: UUID
+    role: str
+    content: str
+    # Safe HTML of assistant markdown; None for the visitor's own (plain text) messages.
+    html: str | None
+    status: MessageStatus
+    created_at: datetime
+
+
+class DialogOut(BaseModel):
+    id: UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    messages: list[MessageOut]
+
+    @classmethod
+    def of(cls, row: DialogRow) -> DialogOut:
+        messages = [MessageOut(id=message.id, role=message.role, content=message.content,
+                               html=message_html(message.role, message.content),
+                               status=message.status, created_at=message.created_at)
+                    for message in row.messages]
+        return cls(id=row.id, title=row.title, created_at=row.created_at,
+                   updated_at=row.updated_at, messages=messages)
+
+
+@endpoint("The visitor's dialogs, newest first", query=PageIn, identity=True, tag="cabinet",
+          responses={200: DialogListOut, **CALLER_ERRORS})
+async def list_dialogs(request: web.Request) -> web.Response:
+    caller = await visitor(request)
+    page = page_of(request)
+    found = await dialog_history.list_page(request.app[keys.POOL], caller.tenant.id,
+                                           caller.user_id, limit=page.limit, offset=page.offset)
+    return json_response(DialogListOut(total=found.total,
+                                       items=[DialogSummaryOut.of(row) for row in found.items]))
+
+
+@endpoint("One dialog with its messages, oldest first", identity=True, tag="cabinet",
+          responses={200: DialogOut, **CALLER_ERRORS})
+async def get_dialog(request: web.Request) -> web.Response:
+    caller = await visitor(request)
+    dialog_id = parse_uuid(request.match_info["dialog_id"], "dialog_id")
+    stream_timeout = timedelta(seconds=request.app[keys.CONFIG].llm.total_timeout)
+    dialog = await dialog_history.with_messages(request.app[keys.POOL], caller.tenant.id,
+                                                caller.user_id, dialog_id,
+                                                stream_timeout=stream_timeout)
+    return json_response(DialogOut.of(dialog))
