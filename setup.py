@@ -18,6 +18,7 @@ setup(
         "pgserver>=0.1.4",
         "markdown-it-py>=3.0",
         "orjson>=3.10",
+        "email-validator>=2.1",
     ],
     extras_require={
         "test": [

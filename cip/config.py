@@ -118,6 +118,7 @@ class SmtpConfig(Section):
     timeout: float = Field(10.0, gt=0)
     retries: int = Field(5, ge=0)
     retry_delay: float = Field(2.0, ge=0)
+    drain_timeout: float = Field(5.0, ge=0)
 
 
 class LimitsConfig(Section):

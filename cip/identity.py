@@ -106,12 +106,12 @@ async def resolve(
         raise errors.ValidationFailed(IDENTITY_REQUIRED, code="identity_required")
     if not GUEST_ID.fullmatch(claimed_user_id):
         raise errors.ValidationFailed(BAD_GUEST_ID, code="invalid_user_id")
-    if await _is_account_id(db, tenant_id, claimed_user_id):
+    if await is_account_id(db, tenant_id, claimed_user_id):
         raise errors.Unauthorized(ACCOUNT_NEEDS_TOKEN, code="login_required")
     return Identity(user_id=claimed_user_id)
 
 
-async def _is_account_id(db: asyncpg.Connection | asyncpg.Pool, tenant_id: UUID, user_id: str) -> bool:
+async def is_account_id(db: asyncpg.Connection | asyncpg.Pool, tenant_id: UUID, user_id: str) -> bool:
     try:
         account_id = UUID(user_id)
     except ValueError:

@@ -6,9 +6,13 @@ import asyncpg
 from aiohttp import web
 
 from cip.config import Config
+from cip.mailer import Mailer
+from cip.passwords import PasswordHasher
 from cip.tenant_cache import TenantCache
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 TENANTS = web.AppKey("tenants", TenantCache)
+MAILER = web.AppKey("mailer", Mailer)
+PASSWORDS = web.AppKey("passwords", PasswordHasher)

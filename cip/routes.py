@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cip import pages
-from cip.api import health, openapi_doc, tenants
+from cip.api import accounts, health, openapi_doc, tenants
 from cip.api.cabinet import dialogs as my_dialogs
 from cip.api.cabinet import profile as my_profile
 from cip.api.cabinet import saved as my_saved
@@ -27,6 +27,14 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_delete(ME + "/saved/{item_id}", my_saved.delete_item)
     app.router.add_get(ME + "/profile", my_profile.get_profile)
     app.router.add_patch(ME + "/profile", my_profile.patch_profile)
+    app.router.add_get(API + "/tenants/by-slug/{slug}/confirm", accounts.confirm_by_slug)
+    account = API + "/tenants/{tenant_id}"
+    app.router.add_post(account + "/register", accounts.register)
+    app.router.add_get(account + "/confirm", accounts.confirm_by_id)
+    app.router.add_post(account + "/resend-confirmation", accounts.resend_confirmation)
+    app.router.add_post(account + "/login", accounts.login)
+    app.router.add_post(account + "/password/forgot", accounts.forgot_password)
+    app.router.add_post(account + "/password/reset", accounts.reset_password)
 
     # Pages last: `/{slug}/...` must not shadow the API, the static files or the probes.
     app.router.add_static("/static/", pages.STATIC_DIR, name="static")

@@ -1,0 +1,119 @@
+"""Outgoing mail: a queue drained by one background sender, off every request's path.
+
+Handlers `enqueue` a mail after their transaction commits and answer at once. The sender
+delivers through SMTP (aiosmtplib) and retries with exponential backoff; a mail that still
+fails is logged and dropped (the user can ask for it again). With no `[smtp] host` the whole
+mail, links included, is written to the log instead: the development mode. On shutdown the
+queue gets `[smtp] drain_timeout` seconds to empty; what is left is logged (without links).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+
+from cip.config import SmtpConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+    def message(self, sender: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = self.to
+        message["Subject"] = self.subject
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
+
+
+class Mailer:
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._queue: asyncio.Queue[Mail] = asyncio.Queue()
+
+    def enqueue(self, mail: Mail) -> None:
+        self._queue.put_nowait(mail)
+
+    async def run(self) -> None:
+        """The sender loop: one mail at a time, forever (cancelled at shutdown)."""
+        while True:
+            mail = await self._queue.get()
+            try:
+                await self.deliver(mail)
+            except Exception:  # one broken mail must not stop the sender
+                log.exception("mail %r could not be sent", mail.subject)
+            finally:
+                self._queue.task_done()
+
+    async def deliver(self, mail: Mail) -> None:
+        if not self.config.host:
+            log.info("mail (no [smtp] host, not sent):\nTo: %s\nSubject: %s\n\n%s",
+                     mail.to, mail.subject, mail.text)
+            return
+        for attempt in range(self.config.retries + 1):
+            try:
+                await self._send(mail)
+                log.info("mail sent: %r", mail.subject)
+                return
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                delay = self.config.retry_delay * 2 ** attempt
+                if attempt == self.config.retries:
+                    log.error("mail %r not sent after %d attempt(s): %s", mail.subject,
+                              attempt + 1, exc)
+                    return
+                log.warning("mail %r: attempt %d failed (%s); retrying in %.1fs",
+                            mail.subject, attempt + 1, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _send(self, mail: Mail) -> None:
+        config = self.config
+        await aiosmtplib.send(
+            mail.message(config.sender), hostname=config.host, port=config.port,
+            username=config.user or None, password=config.password or None,
+            use_tls=config.use_tls, start_tls=config.starttls,
+            timeout=config.timeout,
+        )
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the queue to empty; log what is left."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+        left = []
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+        if left:
+            log.error("shutting down with %d mail(s) unsent: %s", len(left),
+                      "; ".join(f"{mail.subject!r} to {mail.to}" for mail in left))
+
+
+def mailer_context(config: SmtpConfig) -> Callable[[Any], AsyncIterator[None]]:
+    """Cleanup context: the mailer and its sender task."""
+    from cip import keys
+
+    async def context(app: Any) -> AsyncIterator[None]:
+        mailer = Mailer(config)
+        app[keys.MAILER] = mailer
+        sender = asyncio.create_task(mailer.run(), name="mail-sender")
+        try:
+            yield
+        finally:
+            await mailer.drain(config.drain_timeout)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+    return context

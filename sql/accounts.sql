@@ -1,0 +1,61 @@
+-- name: register
+-- Create the account, or find the one that holds the email already (`created` tells which).
+-- Under a concurrent registration of the same email the second query may see no row: then
+-- nothing is returned and nobody gets a second mail.
+WITH created AS (
+    INSERT INTO account (tenant_id, email, password_hash)
+    VALUES ($1, $2, $3)
+    ON CONFLICT (tenant_id, email) DO NOTHING
+    RETURNING id, email, email_confirmed_at
+)
+SELECT id, email, email_confirmed_at, true AS created FROM created
+UNION ALL
+SELECT id, email, email_confirmed_at, false AS created
+FROM account
+WHERE tenant_id = $1 AND email = $2 AND NOT EXISTS (SELECT 1 FROM created);
+
+-- name: by_email
+SELECT id, email, email_confirmed_at, password_hash
+FROM account
+WHERE tenant_id = $1 AND email = $2;
+
+-- name: create_token
+-- A confirmation or reset token; only its SHA-256 is stored.
+INSERT INTO account_token (tenant_id, token_hash, account_id, purpose, expires_at)
+VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+RETURNING expires_at;
+
+-- name: spend_token
+-- Spend a token ($3: its purpose) once, before it expires, and act on its account in the same
+-- statement: either token proves the mail reached its owner, so the email is confirmed; a reset
+-- ($4: the new password hash) also sets the password and kills the account's other reset
+-- links. password_changed_at uses the clock, not the transaction start, so every JWT issued
+-- before this statement ends up earlier than it.
+WITH spent AS (
+    UPDATE account_token
+    SET used_at = now()
+    WHERE tenant_id = $1 AND token_hash = $2 AND purpose = $3
+      AND used_at IS NULL AND expires_at > now()
+    RETURNING tenant_id, account_id
+), other_resets AS (
+    UPDATE account_token AS other
+    SET used_at = now()
+    FROM spent
+    WHERE $4::text IS NOT NULL
+      AND other.tenant_id = spent.tenant_id AND other.account_id = spent.account_id
+      AND other.purpose = 'reset_password' AND other.used_at IS NULL AND other.token_hash <> $2
+    RETURNING other.token_hash
+)
+UPDATE account
+SET email_confirmed_at = COALESCE(account.email_confirmed_at, clock_timestamp()),
+    password_hash = COALESCE($4, account.password_hash),
+    password_changed_at = CASE WHEN $4 IS NULL THEN account.password_changed_at
+                               ELSE clock_timestamp() END
+FROM spent
+WHERE account.tenant_id = spent.tenant_id AND account.id = spent.account_id
+RETURNING account.id, account.email, account.email_confirmed_at;
+
+-- name: prune_tokens
+-- Tokens that expired a day ago are of no use, not even for an error message.
+DELETE FROM account_token
+WHERE expires_at < now() - interval '1 day';

@@ -1,0 +1,497 @@
+"""Accounts end to end: register, mails on a loopback SMTP server, confirm, login, reset,
+guest merge, throttling, and bcrypt kept off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from cip import housekeeping, identity, keys, passwords
+from cip.app import create_app
+from cip.store.tenants import TenantRow
+from cip.web import json_response
+from smtp_server import Received, SmtpServer, free_port
+
+BASE_URL = "http://cip.test"
+PASSWORD = "correct horse battery"
+REGISTERED = {"message": "Thank you! Check your inbox: we have sent you an email with the next step."}
+BAD_CREDENTIALS = {"detail": "Wrong email or password.", "code": "invalid_credentials"}
+BAD_TOKEN = {"detail": "The access token is invalid or expired. Please log in again.",
+             "code": "invalid_token"}
+ClientFactory = Callable[..., Awaitable[TestClient]]
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """Test-only route: the identity a request resolves to, through `cip.identity`."""
+    who = await identity.resolve_cabinet(
+        request, request.app[keys.POOL], secret=request.app[keys.CONFIG].auth.jwt_secret,
+        tenant_id=UUID(request.match_info["tenant_id"]))
+    return json_response({"user_id": who.user_id, "account": who.is_account})
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, make_config: Any, smtp_server: SmtpServer) -> ClientFactory:
+    """A client of the app with mail going to `smtp_server` (or where `smtp` says)."""
+
+    async def make(**sections: dict[str, Any]) -> TestClient:
+        smtp = {"host": "127.0.0.1", "port": smtp_server.port, "retries": 2, "retry_delay": 0.01,
+                **sections.pop("smtp", {})}
+        config = make_config(server={"base_url": BASE_URL}, smtp=smtp, **sections)
+        app = create_app(config)
+        app.router.add_get("/test/{tenant_id}/whoami", whoami)
+        return await aiohttp_client(app)
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> TestClient:
+    return await make_client()
+
+
+def url(tenant: TenantRow, path: str) -> str:
+    return f"/api/v1/tenants/{tenant.id}/{path}"
+
+
+async def post(client: TestClient, tenant: TenantRow, path: str, body: dict[str, Any]) -> Any:
+    return await client.post(url(tenant, path), json=body)
+
+
+def token_in(mail: Received, tenant: TenantRow, page: str) -> str:
+    """Follow the mail's link: it must point at the tenant's page; the token it carries."""
+    [link] = mail.links
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{BASE_URL}/{tenant.slug}/{page}"
+    [token] = parse_qs(parts.query)["token"]
+    assert link in mail.html  # the HTML part carries the same link
+    return token
+
+
+async def register_and_confirm(client: TestClient, smtp: SmtpServer, tenant: TenantRow, email: str,
+                               password: str = PASSWORD) -> None:
+    count = len(smtp.received)
+    assert (await post(client, tenant, "register", {"email": email, "password": password})).status == 202
+    mail = (await smtp.wait_for(count + 1))[-1]
+    token = token_in(mail, tenant, "confirm")
+    assert (await client.get(url(tenant, "confirm"), params={"token": token})).status == 200
+
+
+async def login(client: TestClient, tenant: TenantRow, email: str, password: str = PASSWORD,
+                **extra: Any) -> Any:
+    return await post(client, tenant, "login", {"email": email, "password": password, **extra})
+
+
+async def who(client: TestClient, tenant: TenantRow, access_token: str) -> Any:
+    return await client.get(f"/test/{tenant.id}/whoami",
+                            headers={"Authorization": f"Bearer {access_token}"})
+
+
+async def test_register_confirm_by_slug_login_and_use_the_token(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any, pool: Any, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    tenant = await new_tenant(locale="en")
+    response = await post(client, tenant, "register", {"email": "  Ann@Example.COM ", "password": PASSWORD})
+    assert response.status == 202
+    assert await response.json() == REGISTERED
+
+    [mail] = await smtp_server.wait_for(1)
+    assert mail.envelope_to == ["ann@example.com"]
+    assert mail.subject == f"Confirm your email for {tenant.name}"
+    assert "24 hours" in mail.text
+    token = token_in(mail, tenant, "confirm")
+    stored = await pool.fetch("SELECT token_hash, purpose FROM account_token WHERE tenant_id = $1", tenant.id)
+    assert [row["purpose"] for row in stored] == ["confirm_email"]
+    assert token.encode() not in stored[0]["token_hash"]
+
+    confirmed = await client.get(f"/api/v1/tenants/by-slug/{tenant.slug}/confirm", params={"token": token})
+    assert confirmed.status == 200
+    assert await confirmed.json() == {"message": "Your email is confirmed. You can log in now."}
+
+    response = await login(client, tenant, "ann@example.com")
+    assert response.status == 200
+    body = await response.json()
+    account = await pool.fetchrow("SELECT id, email_confirmed_at FROM account WHERE tenant_id = $1", tenant.id)
+    assert account["email_confirmed_at"] is not None
+    assert body == {"access_token": body["access_token"], "token_type": "bearer",
+                    "expires_in": 10080 * 60, "user_id": str(account["id"]),
+                    "tenant_id": str(tenant.id)}
+    me = await who(client, tenant, body["access_token"])
+    assert await me.json() == {"user_id": str(account["id"]), "account": True}
+    # nothing secret reached the service's log (the test server's access log and the fake
+    # SMTP server's are not the service's: `cip serve` runs without an access log)
+    service_log = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("cip"))
+    assert "POST /api/v1/tenants" in service_log
+    for secret in (PASSWORD, token, body["access_token"], "confirm?token"):
+        assert secret not in service_log
+
+
+async def test_confirm_by_tenant_id_is_single_use(client: TestClient, smtp_server: SmtpServer,
+                                                  new_tenant: Any) -> None:
+    tenant = await new_tenant()
+    await post(client, tenant, "register", {"email": "bob@example.com", "password": PASSWORD})
+    [mail] = await smtp_server.wait_for(1)
+    assert mail.subject == f"Подтвердите email для {tenant.name}"  # the tenant's language
+    token = token_in(mail, tenant, "confirm")
+    first = await client.get(url(tenant, "confirm"), params={"token": token})
+    assert first.status == 200
+    again = await client.get(url(tenant, "confirm"), params={"token": token})
+    assert again.status == 400
+    assert await again.json() == {
+        "detail": "This confirmation link is unknown, used or expired. Ask for a new one.",
+        "code": "invalid_confirmation_token"}
+    by_slug = await client.get(f"/api/v1/tenants/by-slug/{tenant.slug}/confirm", params={"token": token})
+    assert by_slug.status == 400
+
+
+async def test_expired_unknown_and_missing_confirmation_tokens(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any, pool: Any) -> None:
+    tenant = await new_tenant()
+    await post(client, tenant, "register", {"email": "late@example.com", "password": PASSWORD})
+    token = token_in((await smtp_server.wait_for(1))[0], tenant, "confirm")
+    await pool.execute("UPDATE account_token SET expires_at = now() - interval '1 second' "
+                       "WHERE tenant_id = $1", tenant.id)
+    assert (await client.get(url(tenant, "confirm"), params={"token": token})).status == 400
+    assert (await client.get(url(tenant, "confirm"), params={"token": "nope"})).status == 400
+    missing = await client.get(url(tenant, "confirm"))
+    assert missing.status == 400 and (await missing.json())["code"] == "validation_error"
+    assert await pool.fetchval("SELECT email_confirmed_at FROM account WHERE tenant_id = $1",
+                               tenant.id) is None
+    # a day after expiry housekeeping drops the token row
+    await pool.execute("UPDATE account_token SET expires_at = now() - interval '2 days' "
+                       "WHERE tenant_id = $1", tenant.id)
+    await housekeeping.prune(pool)
+    assert await pool.fetchval("SELECT count(*) FROM account_token WHERE tenant_id = $1", tenant.id) == 0
+    # a token of another tenant is unknown here
+    other = await new_tenant()
+    await post(client, other, "register", {"email": "late@example.com", "password": PASSWORD})
+    other_token = token_in((await smtp_server.wait_for(2))[1], other, "confirm")
+    assert (await client.get(url(tenant, "confirm"), params={"token": other_token})).status == 400
+
+
+async def test_unconfirmed_login_is_403_and_wrong_pairs_are_401_alike(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any) -> None:
+    tenant = await new_tenant()
+    await post(client, tenant, "register", {"email": "carl@example.com", "password": PASSWORD})
+    response = await login(client, tenant, "carl@example.com")
+    assert response.status == 403
+    assert await response.json() == {
+        "detail": "Please confirm your email first: follow the link in the mail we sent you.",
+        "code": "email_not_confirmed"}
+    wrong = await login(client, tenant, "carl@example.com", "not the password")
+    unknown = await login(client, tenant, "nobody@example.com")
+    assert (wrong.status, await wrong.json()) == (401, BAD_CREDENTIALS)
+    assert (unknown.status, await unknown.json()) == (401, BAD_CREDENTIALS)
+
+
+async def test_taken_email_gets_the_same_answer_and_a_different_mail(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any) -> None:
+    tenant = await new_tenant(locale="en")
+    await register_and_confirm(client, smtp_server, tenant, "dana@example.com")
+    again = await post(client, tenant, "register", {"email": "DANA@example.com", "password": "another password"})
+    assert again.status == 202
+    assert await again.json() == REGISTERED
+    mail = (await smtp_server.wait_for(2))[1]
+    assert mail.envelope_to == ["dana@example.com"]
+    assert mail.subject == f"You already have an account at {tenant.name}"
+    assert mail.links == [f"{BASE_URL}/{tenant.slug}/login"]
+    assert (await login(client, tenant, "dana@example.com", "another password")).status == 401
+    assert (await login(client, tenant, "dana@example.com")).status == 200
+
+
+async def test_reregistering_an_unconfirmed_email_sends_a_fresh_link(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any) -> None:
+    tenant = await new_tenant()
+    await post(client, tenant, "register", {"email": "eve@example.com", "password": PASSWORD})
+    await post(client, tenant, "register", {"email": "eve@example.com", "password": "other password"})
+    first, second = await smtp_server.wait_for(2)
+    fresh = token_in(second, tenant, "confirm")
+    assert fresh != token_in(first, tenant, "confirm")
+    assert (await client.get(url(tenant, "confirm"), params={"token": fresh})).status == 200
+    assert (await login(client, tenant, "eve@example.com")).status == 200  # the first password stays
+
+
+async def test_every_password_character_counts(client: TestClient, smtp_server: SmtpServer,
+                                               new_tenant: Any) -> None:
+    tenant = await new_tenant()
+    prefix = "ж" * 36  # 72 bytes of UTF-8: all that bcrypt itself would read
+    await register_and_confirm(client, smtp_server, tenant, "fay@example.com", prefix + "1")
+    assert (await login(client, tenant, "fay@example.com", prefix + "2")).status == 401
+    assert (await login(client, tenant, "fay@example.com", prefix + "1")).status == 200
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"email": "not-an-email", "password": PASSWORD}, "email"),
+    ({"email": "a" * 245 + "@example.com", "password": PASSWORD}, "email"),
+    ({"email": "ok@example.com", "password": "7 chars"}, "password"),
+    ({"email": "ok@example.com", "password": "x" * 129}, "password"),
+    ({"password": PASSWORD}, "email"),
+])
+async def test_register_validation(client: TestClient, new_tenant: Any, body: dict[str, Any],
+                                   field: str) -> None:
+    tenant = await new_tenant()
+    response = await post(client, tenant, "register", body)
+    assert response.status == 400
+    payload = await response.json()
+    assert payload["code"] == "validation_error"
+    assert [error["loc"] for error in payload["errors"]] == [[field]]
+
+
+async def test_register_on_unknown_or_malformed_tenant(client: TestClient) -> None:
+    body = {"email": "ok@example.com", "password": PASSWORD}
+    unknown = await client.post("/api/v1/tenants/00000000-0000-0000-0000-000000000000/register", json=body)
+    assert unknown.status == 404
+    malformed = await client.post("/api/v1/tenants/nope/register", json=body)
+    assert malformed.status == 400
+
+
+async def test_forgot_and_reset_revoke_earlier_tokens(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any) -> None:
+    tenant = await new_tenant(locale="en")
+    await register_and_confirm(client, smtp_server, tenant, "gus@example.com")
+    old_token = (await (await login(client, tenant, "gus@example.com")).json())["access_token"]
+    assert (await who(client, tenant, old_token)).status == 200
+
+    accepted = {"message": "If an account uses this address, a link to reset the password is on its way."}
+    unknown = await post(client, tenant, "password/forgot", {"email": "nobody@example.com"})
+    known = await post(client, tenant, "password/forgot", {"email": "gus@example.com"})
+    assert (unknown.status, await unknown.json()) == (known.status, await known.json()) == (202, accepted)
+    mail = (await smtp_server.wait_for(2))[1]  # mails go out in order: none for the unknown one
+    assert len(smtp_server.received) == 2 and mail.envelope_to == ["gus@example.com"]
+    assert mail.subject == f"Reset your password at {tenant.name}"
+    reset_token = token_in(mail, tenant, "reset")
+
+    response = await post(client, tenant, "password/reset", {"token": reset_token, "password": "brand new pass"})
+    assert response.status == 200
+    assert await response.json() == {
+        "message": "Your password has been changed. Please log in with the new password."}
+    rejected = await who(client, tenant, old_token)
+    assert (rejected.status, await rejected.json()) == (401, BAD_TOKEN)
+    assert (await login(client, tenant, "gus@example.com")).status == 401
+    fresh = await login(client, tenant, "gus@example.com", "brand new pass")
+    assert fresh.status == 200
+    assert (await who(client, tenant, (await fresh.json())["access_token"])).status == 200
+
+    reused = await post(client, tenant, "password/reset", {"token": reset_token, "password": "third password"})
+    assert reused.status == 400 and (await reused.json())["code"] == "invalid_reset_token"
+
+
+async def test_reset_token_expires_and_reset_confirms_the_email(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any, pool: Any) -> None:
+    tenant = await new_tenant()
+    await post(client, tenant, "register", {"email": "hal@example.com", "password": PASSWORD})
+    await post(client, tenant, "password/forgot", {"email": "hal@example.com"})
+    await post(client, tenant, "password/forgot", {"email": "hal@example.com"})
+    _, first, second = await smtp_server.wait_for(3)
+    await pool.execute("UPDATE account_token SET expires_at = now() - interval '1 second' "
+                       "WHERE tenant_id = $1 AND token_hash = sha256(convert_to($2, 'UTF8'))",
+                       tenant.id, token_in(first, tenant, "reset"))
+    expired = await post(client, tenant, "password/reset",
+                         {"token": token_in(first, tenant, "reset"), "password": "new password"})
+    assert expired.status == 400
+    assert (await post(client, tenant, "password/reset",
+                       {"token": token_in(second, tenant, "reset"), "password": "new password"})).status == 200
+    assert (await login(client, tenant, "hal@example.com", "new password")).status == 200
+
+
+async def test_login_moves_the_guest_data_to_the_account(
+        client: TestClient, smtp_server: SmtpServer, new_tenant: Any, pool: Any) -> None:
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "ivy@example.com")
+    account_id = str(await pool.fetchval("SELECT id FROM account WHERE tenant_id = $1", tenant.id))
+    guest, stranger = "guest-7f3a", "someone-else"
+    dialogs = [await pool.fetchval(
+        "INSERT INTO dialog (tenant_id, user_id, title) VALUES ($1, $2, $3) RETURNING id",
+        tenant.id, user, title) for user, title in [(guest, "one"), (guest, "two"), (stranger, "x")]]
+    message = await pool.fetchval(
+        "INSERT INTO message (tenant_id, dialog_id, role, content) VALUES ($1, $2, 'user', 'hi') "
+        "RETURNING id", tenant.id, dialogs[0])
+    await pool.executemany(
+        "INSERT INTO saved_item (tenant_id, user_id, type, reference_id, message_id, note) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [(tenant.id, guest, "message", str(message), message, None),
+         (tenant.id, guest, "content", "page-1", None, "guest note"),
+         (tenant.id, account_id, "content", "page-1", None, "account note")])
+    await pool.executemany(
+        "INSERT INTO user_profile (tenant_id, user_id, display_name, contact) VALUES ($1, $2, $3, $4)",
+        [(tenant.id, guest, "Guest Name", "+1 555"), (tenant.id, account_id, "Ivy", None)])
+
+    response = await login(client, tenant, "ivy@example.com", guest_user_id=guest)
+    assert response.status == 200
+
+    owners = await pool.fetch("SELECT id, user_id FROM dialog WHERE tenant_id = $1", tenant.id)
+    assert {row["id"]: row["user_id"] for row in owners} == {
+        dialogs[0]: account_id, dialogs[1]: account_id, dialogs[2]: stranger}
+    saved = await pool.fetch("SELECT user_id, type, reference_id, note FROM saved_item "
+                             "WHERE tenant_id = $1 ORDER BY type", tenant.id)
+    assert [tuple(row) for row in saved] == [
+        (account_id, "content", "page-1", "account note"),
+        (account_id, "message", str(message), None)]
+    profiles = await pool.fetch("SELECT user_id, display_name, contact FROM user_profile "
+                                "WHERE tenant_id = $1", tenant.id)
+    assert [tuple(row) for row in profiles] == [(account_id, "Ivy", "+1 555")]
+
+
+async def test_guest_user_id_must_be_a_guest_id(client: TestClient, smtp_server: SmtpServer,
+                                               new_tenant: Any, pool: Any) -> None:
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "jay@example.com")
+    await register_and_confirm(client, smtp_server, tenant, "kim@example.com")
+    kim = str(await pool.fetchval("SELECT id FROM account WHERE tenant_id = $1 AND email = 'kim@example.com'",
+                                  tenant.id))
+    await pool.execute("INSERT INTO dialog (tenant_id, user_id) VALUES ($1, $2)", tenant.id, kim)
+    taken = await login(client, tenant, "jay@example.com", guest_user_id=kim)
+    assert taken.status == 400
+    assert await taken.json() == {"detail": "guest_user_id must be a guest id, not an account id.",
+                                  "code": "invalid_guest_user_id"}
+    assert await pool.fetchval("SELECT count(*) FROM dialog WHERE tenant_id = $1 AND user_id = $2",
+                               tenant.id, kim) == 1
+    for malformed in ("no spaces/allowed", "guest-1\n", "", "x" * 65):
+        refused = await login(client, tenant, "jay@example.com", guest_user_id=malformed)
+        assert refused.status == 400
+
+
+async def test_smtp_outage_keeps_the_account_and_resend_delivers(
+        make_client: ClientFactory, make_smtp_server: Callable[[int], SmtpServer], new_tenant: Any,
+        pool: Any, caplog: Any) -> None:
+    port = free_port()  # nothing listens there yet
+    client = await make_client(smtp={"port": port, "retries": 0})
+    tenant = await new_tenant()
+    with caplog.at_level(logging.ERROR, logger="cip.mailer"):
+        response = await post(client, tenant, "register", {"email": "lee@example.com", "password": PASSWORD})
+        assert response.status == 202 and await response.json() == REGISTERED
+        assert await pool.fetchval("SELECT email FROM account WHERE tenant_id = $1", tenant.id) == "lee@example.com"
+        async with asyncio.timeout(10):
+            while "not sent" not in caplog.text:
+                await asyncio.sleep(0.01)
+    server = make_smtp_server(port)
+    resent = await post(client, tenant, "resend-confirmation", {"email": "lee@example.com"})
+    assert resent.status == 202
+    assert await resent.json() == {
+        "message": "If an unconfirmed account uses this address, a new confirmation link is on its way."}
+    [mail] = await server.wait_for(1)
+    token = token_in(mail, tenant, "confirm")
+    assert (await client.get(url(tenant, "confirm"), params={"token": token})).status == 200
+    assert (await login(client, tenant, "lee@example.com")).status == 200
+    # confirmed: resend (and resend for unknown addresses) sends nothing, same answer
+    for email in ("lee@example.com", "nobody@example.com"):
+        again = await post(client, tenant, "resend-confirmation", {"email": email})
+        assert again.status == 202 and await again.json() == await resent.json()
+    await post(client, tenant, "password/forgot", {"email": "lee@example.com"})
+    assert [m.subject for m in await server.wait_for(2)][1].startswith("Сброс пароля")
+
+
+async def test_temporary_smtp_failures_are_retried(make_client: ClientFactory, smtp_server: SmtpServer,
+                                                   new_tenant: Any) -> None:
+    client = await make_client(smtp={"retries": 3})
+    smtp_server.refuse_next(2)
+    tenant = await new_tenant()
+    await post(client, tenant, "register", {"email": "max@example.com", "password": PASSWORD})
+    [mail] = await smtp_server.wait_for(1)
+    assert smtp_server.attempts == 3
+    assert mail.envelope_to == ["max@example.com"]
+
+
+async def test_without_smtp_host_the_mail_is_logged(make_client: ClientFactory, new_tenant: Any,
+                                                    caplog: Any) -> None:
+    client = await make_client(smtp={"host": ""})
+    tenant = await new_tenant(locale="en")
+    with caplog.at_level(logging.INFO, logger="cip.mailer"):
+        await post(client, tenant, "register", {"email": "ned@example.com", "password": PASSWORD})
+        async with asyncio.timeout(10):
+            while f"{BASE_URL}/{tenant.slug}/confirm?token=" not in caplog.text:
+                await asyncio.sleep(0.01)
+    assert "To: ned@example.com" in caplog.text
+    assert PASSWORD not in caplog.text
+
+
+async def test_failed_logins_are_throttled_per_email(make_client: ClientFactory, smtp_server: SmtpServer,
+                                                     new_tenant: Any) -> None:
+    client = await make_client(auth={"login_failures_per_email": 3, "login_failure_window_seconds": 600})
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "oda@example.com")
+    for _ in range(3):
+        assert (await login(client, tenant, "oda@example.com", "wrong password")).status == 401
+    blocked = await login(client, tenant, "oda@example.com")  # even the right password waits
+    assert blocked.status == 429
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 600
+    assert await blocked.json() == {"detail": "Too many failed logins. Please wait and try again.",
+                                    "code": "rate_limited"}
+    # an unknown address is throttled the same way
+    for _ in range(3):
+        assert (await login(client, tenant, "ghost@example.com")).status == 401
+    assert (await login(client, tenant, "ghost@example.com")).status == 429
+
+
+async def test_failed_logins_are_throttled_per_ip(make_client: ClientFactory, new_tenant: Any) -> None:
+    client = await make_client(auth={"login_failures_per_ip": 4})
+    tenant = await new_tenant()
+    for n in range(4):
+        assert (await login(client, tenant, f"user{n}@example.com")).status == 401
+    blocked = await login(client, tenant, "fresh@example.com")
+    assert blocked.status == 429 and "Retry-After" in blocked.headers
+
+
+async def test_register_resend_and_forgot_are_limited(make_client: ClientFactory, smtp_server: SmtpServer,
+                                                      new_tenant: Any) -> None:
+    client = await make_client(limits={"register_per_ip_per_hour": 3, "email_per_address_per_hour": 2})
+    tenant = await new_tenant()
+    for n in range(3):
+        assert (await post(client, tenant, "register",
+                           {"email": f"p{n}@example.com", "password": PASSWORD})).status == 202
+    blocked = await post(client, tenant, "register", {"email": "p9@example.com", "password": PASSWORD})
+    assert blocked.status == 429 and "Retry-After" in blocked.headers
+    assert (await blocked.json())["code"] == "rate_limited"
+    # per address: past the limit the answer stays 202, but no more mail goes out
+    for _ in range(3):
+        assert (await post(client, tenant, "resend-confirmation", {"email": "p0@example.com"})).status == 202
+    assert (await post(client, tenant, "resend-confirmation", {"email": "p1@example.com"})).status == 429
+    await smtp_server.wait_for(4)
+    await asyncio.sleep(0.2)  # let the sender catch up: nothing more may arrive
+    assert sorted(m.envelope_to[0] for m in smtp_server.received) == [
+        "p0@example.com", "p0@example.com", "p1@example.com", "p2@example.com"]
+    other = await new_tenant()  # limits are per tenant
+    assert (await post(client, other, "password/forgot", {"email": "p0@example.com"})).status == 202
+
+
+async def test_bcrypt_does_not_block_the_event_loop(make_client: ClientFactory, smtp_server: SmtpServer,
+                                                    new_tenant: Any) -> None:
+    cost = 12
+    client = await make_client(auth={"bcrypt_cost": cost})
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "quinn@example.com")
+
+    stalls: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            stalls.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    responses = await asyncio.gather(*(login(client, tenant, "quinn@example.com") for _ in range(20)))
+    done.set()
+    await ticking
+    assert [r.status for r in responses] == [200] * 20
+    # one hash's time on this machine, under the load it has now
+    started = time.perf_counter()
+    stored = passwords.hash_sync(PASSWORD, cost)
+    passwords.verify_sync(PASSWORD, stored)
+    one_hash = (time.perf_counter() - started) / 2
+    # 20 logins spent 20 hashes of bcrypt time; on the loop, even one would stall it for a
+    # whole hash. It kept ticking instead, every pause shorter than one hash (a twentieth of
+    # the total): what is left is the scheduling noise of a busy machine.
+    assert len(stalls) > 20
+    assert max(stalls) < one_hash
