@@ -88,6 +88,7 @@ async function send(message) {
   log.append(userArticle, answer);
   scrollToEnd();
 
+  const sentDialog = dialogId;
   controller = new AbortController();
   setStreaming(true);
   let outcome = 'interrupted';
@@ -124,12 +125,19 @@ async function send(message) {
         scrollToEnd();
       }
     }
-  } catch (error) {
+  } catch (caught) {
+    // A connection lost while reading the body rejects with a TypeError.
+    const error = caught instanceof TypeError ? new ApiError(0) : caught;
     if (error.name !== 'AbortError') {
       outcome = 'failed';
       showStatus(status, errorText(error));
       if (error.status === 401) refreshNavigation();
-      if (error.status === 429 || error.status === 0) {
+      if (error.status === 404 && sentDialog) {
+        // The dialog is gone (or belongs to someone else now): the next message starts anew.
+        rememberDialog(null);
+        showStatus(status, t('error.dialogGone'));
+      }
+      if ([0, 404, 429].includes(error.status)) {
         // Nothing was saved: offer the text again.
         userArticle.querySelector('.message-footer').textContent = t('chat.notSent');
         if (!input.value) input.value = message;

@@ -43,7 +43,6 @@ export const TEXTS = {
     'status.interrupted': 'Ответ прерван',
     'status.stopped': 'Ответ остановлен',
     'status.error': 'Ответ оборвался из-за ошибки',
-    'status.streaming': 'Ответ ещё пишется',
 
     'my.heading': 'Личный кабинет',
     'my.guest': 'Вы пользуетесь сайтом как гость: история хранится в этом браузере.',
@@ -133,7 +132,7 @@ export const TEXTS = {
     'error.stream': 'Ответ оборвался из-за ошибки. Попробуйте ещё раз.',
     'error.sessionExpired': 'Сеанс истёк. Войдите снова.',
     'error.notFound': 'Не найдено.',
-    'error.dialogGone': 'Этот диалог недоступен. Начат новый.',
+    'error.dialogGone': 'Этот диалог больше недоступен. Отправьте сообщение ещё раз — начнётся новый.',
     'error.invalid': 'Проверьте введённые данные.',
     'error.invalidField': 'Проверьте поле «{field}».',
     'error.server': 'Что-то пошло не так. Попробуйте ещё раз.',
@@ -186,7 +185,6 @@ export const TEXTS = {
     'status.interrupted': 'Answer interrupted',
     'status.stopped': 'Answer stopped',
     'status.error': 'The answer broke off because of an error',
-    'status.streaming': 'Still being written',
 
     'my.heading': 'My account',
     'my.guest': 'You are using the site as a guest: your history is kept in this browser.',
@@ -276,7 +274,7 @@ export const TEXTS = {
     'error.stream': 'The answer broke off because of an error. Please try again.',
     'error.sessionExpired': 'Your session has expired. Please log in again.',
     'error.notFound': 'Not found.',
-    'error.dialogGone': 'That dialog is not available. A new one has been started.',
+    'error.dialogGone': 'That dialog is no longer available. Send the message again to start a new one.',
     'error.invalid': 'Please check what you entered.',
     'error.invalidField': 'Please check the field “{field}”.',
     'error.server': 'Something went wrong. Please try again.',

@@ -8,7 +8,7 @@ import { api, apiPath } from './api.js';
 import { errorText } from './common.js';
 import { t } from './i18n.js';
 
-const NOTED_STATUSES = new Set(['interrupted', 'stopped', 'error', 'streaming']);
+const NOTED_STATUSES = new Set(['interrupted', 'stopped', 'error']);
 
 /** An <article> for a message `{id, role, content, html, status}`; assistant messages get a
  * "Save" button unless `saveable` is false. */
@@ -44,7 +44,7 @@ export function setMessageStatus(article, status) {
   article.dataset.status = status;
   const footer = article.querySelector('.message-footer');
   footer.querySelector('.message-note')?.remove();
-  if (NOTED_STATUSES.has(status) && status !== 'streaming') {
+  if (NOTED_STATUSES.has(status)) {
     const note = document.createElement('span');
     note.className = `message-note ${status}`;
     note.textContent = t(`status.${status}`);
