@@ -6,7 +6,10 @@ from aiohttp import web
 
 from cip import db, keys
 from cip.config import Config
+from cip.llm import llm_context
+from cip.prompts import prompts_context
 from cip.routes import setup_routes
+from cip.streams import abort_on_shutdown, streams_context
 from cip.web import error_middleware, request_log_middleware
 
 
@@ -16,6 +19,10 @@ def create_app(config: Config) -> web.Application:
         client_max_size=config.limits.body_max_bytes,
     )
     app[keys.CONFIG] = config
+    app.cleanup_ctx.append(prompts_context(config))
     app.cleanup_ctx.append(db.pool_context(config))
+    app.cleanup_ctx.append(llm_context(config))
+    app.cleanup_ctx.append(streams_context(config))
+    app.on_shutdown.append(abort_on_shutdown)
     setup_routes(app)
     return app

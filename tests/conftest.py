@@ -25,6 +25,8 @@ from cip.app import create_app
 from cip.config import Config, build_config
 from cip.store import tenants
 
+pytest_plugins = ["fake_llm"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-" + "x" * 59
 
