@@ -82,7 +82,8 @@ def parse_chunk(data: str) -> ChunkIn:
 class LlmStream:
     """An answer being streamed; the text, finish reason and usage accumulate here."""
 
-    def __init__(self, response: aiohttp.ClientResponse, started: float, settings: LlmConfig) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, started: float,
+                 settings: LlmConfig) -> None:
         self._response = response
         self._settings = settings
         self._decoder = sse.EventStreamDecoder()

@@ -68,8 +68,8 @@ def prompts_context(config: Config) -> Callable[[web.Application], AsyncIterator
 
         prompts = Prompts(config.prompts)
         if prompts.read(config.prompts.default_file) is None:
-            raise PromptMissing(
-                f"prompts.default_file: {config.prompts.default_file} not found (or PROMPT_FILE)")
+            raise PromptMissing(f"prompts.default_file: {config.prompts.default_file} not found "
+                                "(set it or PROMPT_FILE)")
         app[keys.PROMPTS] = prompts
         yield
 

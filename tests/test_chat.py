@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -274,8 +278,10 @@ async def test_no_identity_is_400(chat_client, new_tenant) -> None:
 
 
 async def test_without_api_key_the_question_is_kept_and_chat_is_503(
-        start_client, fake_llm, new_tenant, pool) -> None:
-    client = await start_client(llm={"api_key": ""})
+        start_client, fake_llm, new_tenant, pool, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        client = await start_client(llm={"api_key": ""})
+    assert "llm.api_key is not set (nor DEEPSEEK_API_KEY)" in caplog.text
     tenant = await new_tenant()
     user = guest()
     response = await post_chat(client, tenant, user_id=user, message="Anyone there?")
@@ -455,6 +461,16 @@ async def test_missing_default_prompt_stops_start(aiohttp_client, chat_config, t
         await aiohttp_client(create_app(config))
 
 
+def test_serve_refuses_to_start_without_the_default_prompt(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[prompts]\ndefault_file = '{tmp_path / 'gone.txt'}'\n")
+    result = subprocess.run([sys.executable, "-m", "cip", "--config", str(config), "serve"],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "CIP_CONFIG": "", "PROMPT_FILE": ""})
+    assert result.returncode == 2
+    assert f"prompts.default_file: {tmp_path / 'gone.txt'} not found" in result.stderr
+
+
 async def test_default_prompt_removed_later_is_500_before_anything(
         start_client, fake_llm, new_tenant, pool, tmp_path: Path) -> None:
     default = tmp_path / "default.txt"
@@ -491,3 +507,47 @@ async def test_stale_streaming_rows_are_reported_interrupted_at_start(
     await start_client(llm={"total_timeout": 600.0})
     statuses = {row["id"]: row["status"] for row in await messages_of(pool, dialog_id)}
     assert statuses == {stale: "interrupted", fresh: "streaming"}
+
+
+async def test_question_after_a_failed_answer_is_joined_upstream(chat_client, fake_llm, new_tenant) -> None:
+    tenant = await new_tenant()
+    user = guest()
+    fake_llm.script = Script(status=500)
+    failed = await post_chat(chat_client, tenant, user_id=user, message="Hello?")
+    dialog_id = (await failed.json())["dialog_id"]
+    fake_llm.script = Script(deltas=["Sorry, I am here"])
+    await chat_ok(chat_client, tenant, user_id=user, message="Anyone?", dialog_id=dialog_id)
+    # Two user messages in a row would be refused by some models: they go up as one.
+    assert fake_llm.requests[1].json["messages"][1:] == [
+        {"role": "user", "content": "Hello?\n\nAnyone?"}]
+
+
+async def test_waiting_streams_hold_no_database_connection(start_client, fake_llm, new_tenant) -> None:
+    client = await start_client(database={"pool_min_size": 1, "pool_max_size": 1,
+                                          "acquire_timeout": 0.5})
+    tenant = await new_tenant()
+    fake_llm.script = Script(first_token_delay=1.0, deltas=["Slow"])
+    slow = asyncio.create_task(chat_ok(client, tenant, user_id=guest(), message="Slow one"))
+    while not fake_llm.requests:
+        await asyncio.sleep(0.01)
+    fake_llm.script = Script(deltas=["Quick"])
+    # The only pooled connection is free while the first stream waits on the LLM.
+    quick = await chat_ok(client, tenant, user_id=guest(), message="Quick one")
+    assert not slow.done()
+    assert ("message", {"content": "Quick"}) in quick
+    assert ("message", {"content": "Slow"}) in await slow
+
+
+async def test_shutdown_ends_open_streams_as_interrupted(chat_client, fake_llm, new_tenant, pool) -> None:
+    fake_llm.script = Script(deltas=["Before the restart"], after="stall")
+    response = await post_chat(chat_client, await new_tenant(), user_id=guest(), message="Hi")
+    received = b""
+    while b"Before the restart" not in received:
+        received += await response.content.readany()
+    await chat_client.app.shutdown()  # what SIGTERM runs first
+    events = without_pings(parse_sse((received + await response.content.read()).decode()))
+    assert events[-1] == ("error", {"error": "The service is restarting. Please send your message again.",
+                                    "code": "service_restarting"})
+    assert await wait_for_row(pool, events[0][1]["message_id"], "interrupted") == {
+        "content": "Before the restart", "status": "interrupted"}
+    await asyncio.wait_for(fake_llm.disconnected.wait(), timeout=1.0)
