@@ -14,6 +14,7 @@ from aiohttp import web
 from cip import db
 from cip.app import create_app
 from cip.config import SLUG_PATTERN, Config, ConfigError, load_config
+from cip.prompts import PromptMissing
 from cip.store import tenants
 
 log = logging.getLogger("cip")
@@ -73,11 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(config: Config) -> int:
-    web.run_app(
-        create_app(config), host=config.server.host, port=config.server.port,
-        access_log=None, shutdown_timeout=config.server.shutdown_timeout,
-        print=lambda message: log.info("%s", message.strip()),
-    )
+    try:
+        web.run_app(
+            create_app(config), host=config.server.host, port=config.server.port,
+            access_log=None, shutdown_timeout=config.server.shutdown_timeout,
+            print=lambda message: log.info("%s", message.strip()),
+        )
+    except PromptMissing as exc:
+        print(f"cip: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

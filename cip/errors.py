@@ -79,6 +79,14 @@ class RateLimited(ApiError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
+class BadGateway(ApiError):
+    """An upstream service (the LLM) failed before anything could be streamed."""
+
+    status = 502
+    code = "bad_gateway"
+    detail = "An upstream service failed. Please try again later."
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
@@ -91,6 +99,18 @@ ROUTE_NOT_FOUND = "No such route."
 METHOD_NOT_ALLOWED = "Method not allowed on this route."
 INTERNAL_ERROR = "Internal server error."
 DATABASE_UNAVAILABLE = "The database is temporarily unavailable. Please try again shortly."
+MESSAGE_BLANK = "The message is empty."
+MESSAGE_TOO_LONG = "The message is too long (at most {limit} characters)."
+LLM_NOT_CONFIGURED = ("The AI assistant is not configured: set llm.api_key in config.toml "
+                      "or the DEEPSEEK_API_KEY environment variable.")
+LLM_UNREACHABLE = "The AI service cannot be reached. Please try again later."
+LLM_ERROR_STATUS = "The AI service answered with an error. Please try again later."
+LLM_TIMEOUT = "The AI service did not answer in time. Please try again later."
+LLM_DROPPED = "The connection to the AI service was lost before the answer was complete."
+LLM_BAD_RESPONSE = "The AI service sent an answer that could not be read."
+LLM_REPORTED_ERROR = "The AI service reported an error while answering."
+SERVICE_RESTARTING = "The service is restarting. Please send your message again."
+PROMPT_MISSING = "The assistant's instructions are missing on the server."
 
 
 class InternalError(ApiError):

@@ -6,8 +6,11 @@ import asyncpg
 from aiohttp import web
 
 from cip.config import Config
+from cip.llm import LlmClient
 from cip.mailer import Mailer
 from cip.passwords import PasswordHasher
+from cip.prompts import Prompts
+from cip.streams import OpenStreams
 from cip.tenant_cache import TenantCache
 
 CONFIG = web.AppKey("config", Config)
@@ -16,3 +19,6 @@ OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 TENANTS = web.AppKey("tenants", TenantCache)
 MAILER = web.AppKey("mailer", Mailer)
 PASSWORDS = web.AppKey("passwords", PasswordHasher)
+LLM = web.AppKey("llm", LlmClient)
+PROMPTS = web.AppKey("prompts", Prompts)
+STREAMS = web.AppKey("streams", OpenStreams)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cip import pages
-from cip.api import accounts, health, openapi_doc, tenants
+from cip.api import accounts, chat, health, openapi_doc, tenants
 from cip.api.cabinet import dialogs as my_dialogs
 from cip.api.cabinet import profile as my_profile
 from cip.api.cabinet import saved as my_saved
@@ -20,6 +20,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(API + "/openapi.json", openapi_doc.document)
     app.on_startup.append(openapi_doc.build_on_startup)
     app.router.add_get(API + "/tenants/by-slug/{slug}", tenants.by_slug)
+    app.router.add_post(API + "/tenants/{tenant_id}/chat", chat.post_chat)
     app.router.add_get(ME + "/dialogs", my_dialogs.list_dialogs)
     app.router.add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
     app.router.add_get(ME + "/saved", my_saved.list_saved)

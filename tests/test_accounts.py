@@ -490,8 +490,9 @@ async def test_bcrypt_does_not_block_the_event_loop(make_client: ClientFactory, 
     stored = passwords.hash_sync(PASSWORD, cost)
     passwords.verify_sync(PASSWORD, stored)
     one_hash = (time.perf_counter() - started) / 2
-    # 20 logins spent 20 hashes of bcrypt time; on the loop, even one would stall it for a
-    # whole hash. It kept ticking instead, every pause shorter than one hash (a twentieth of
-    # the total): what is left is the scheduling noise of a busy machine.
+    # 20 logins spent 20 hashes of bcrypt time. On the loop, every one of them would stall it
+    # for a whole hash (20 long pauses); off the loop it keeps ticking, and a long pause is at
+    # most a rare hiccup of a busy machine.
+    long_pauses = [stall for stall in stalls if stall >= one_hash / 2]
     assert len(stalls) > 20
-    assert max(stalls) < one_hash
+    assert len(long_pauses) <= 2, (long_pauses, one_hash)

@@ -1,0 +1,232 @@
+"""The DeepSeek client: OpenAI-compatible streaming chat completions over one long-lived
+`aiohttp.ClientSession` (its connections are reused between requests).
+
+`LlmClient.open` posts the request and returns once the upstream has answered 200; anything
+before that (unreachable, an error status, no answer in time) is an `LlmFailure` the handler
+turns into a 502. `LlmStream.deltas` then yields the answer's text as it arrives, and `None`
+whenever `heartbeat` seconds pass without text, so the caller can keep its client's connection
+alive. Timeouts, all from `[llm]`: `connect_timeout` for the TCP/TLS connect,
+`first_token_timeout` from the request until the first data event (response headers included),
+`idle_timeout` between data events after that, `total_timeout` for the whole call. Upstream
+keep-alive comments reset none of them. `abort()` closes the upstream connection at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cip import errors, sse
+from cip.config import Config, LlmConfig
+from cip.web import dumps
+
+log = logging.getLogger(__name__)
+
+
+class LlmFailure(Exception):
+    """The LLM call failed; `code` is stable, `detail` is the user-facing text."""
+
+    def __init__(self, detail: str, code: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    messages: list[dict[str, str]]
+    model: str
+    temperature: float
+
+
+class _Upstream(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class DeltaIn(_Upstream):
+    content: str | None = None
+    reasoning_content: str | None = None  # the model's reasoning: never part of the answer
+
+
+class ChoiceIn(_Upstream):
+    delta: DeltaIn = DeltaIn()
+    finish_reason: str | None = None
+
+
+class ChunkIn(_Upstream):
+    """One `chat.completion.chunk` of the upstream stream."""
+
+    choices: list[ChoiceIn] = []
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | str | None = None
+
+
+def parse_chunk(data: str) -> ChunkIn:
+    """A data event's JSON as a chunk; `LlmFailure` for anything else, or an error object."""
+    try:
+        chunk = ChunkIn.model_validate_json(data)
+    except ValidationError:
+        raise LlmFailure(errors.LLM_BAD_RESPONSE, "llm_bad_response") from None
+    if chunk.error is not None:
+        raise LlmFailure(errors.LLM_REPORTED_ERROR, "llm_error")
+    return chunk
+
+
+class LlmStream:
+    """An answer being streamed; the text, finish reason and usage accumulate here."""
+
+    def __init__(self, response: aiohttp.ClientResponse, started: float,
+                 settings: LlmConfig) -> None:
+        self._response = response
+        self._settings = settings
+        self._decoder = sse.EventStreamDecoder()
+        self._total_deadline = started + settings.total_timeout
+        self._next_deadline = min(started + settings.first_token_timeout, self._total_deadline)
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.abort_reason: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def abort(self, reason: str) -> None:
+        """Stop now: the upstream connection is closed (no more tokens are paid for)."""
+        if self.abort_reason is None:
+            self.abort_reason = reason
+        self._response.close()
+
+    def close(self) -> None:
+        """Done with the response: a fully read one returns its connection to the pool
+        (aiohttp closes the connection of one that is not)."""
+        self._response.release()
+
+    async def deltas(self, heartbeat: float) -> AsyncIterator[str | None]:
+        """The answer's text pieces; `None` when `heartbeat` seconds passed without one.
+        Ends at `[DONE]`, at the end of the body, or quietly after `abort()`."""
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while True:
+            deadline = self._next_deadline
+            try:
+                async with asyncio.timeout_at(min(deadline, quiet_since + heartbeat)):
+                    chunk = await self._response.content.readany()
+            except TimeoutError:
+                if self.abort_reason:
+                    return
+                if loop.time() >= deadline:
+                    raise LlmFailure(errors.LLM_TIMEOUT, "llm_timeout") from None
+                quiet_since = loop.time()
+                yield None
+                continue
+            except (aiohttp.ClientError, OSError):
+                if self.abort_reason:
+                    return
+                raise LlmFailure(errors.LLM_DROPPED, "llm_disconnected") from None
+            if self.abort_reason:
+                return
+            try:
+                events = self._decoder.feed(chunk) if chunk else self._decoder.close()
+            except sse.LineTooLong:
+                raise LlmFailure(errors.LLM_BAD_RESPONSE, "llm_bad_response") from None
+            for event in events:
+                if event.data.strip() == "[DONE]":
+                    return
+                text = self._take(event)
+                if text:
+                    quiet_since = loop.time()
+                    yield text
+            if not chunk:
+                return
+
+    def _take(self, event: sse.Event) -> str:
+        """Apply one data event; return its answer text ("" for reasoning, usage, role)."""
+        if event.event == "error":
+            raise LlmFailure(errors.LLM_REPORTED_ERROR, "llm_error")
+        chunk = parse_chunk(event.data)
+        now = asyncio.get_running_loop().time()
+        self._next_deadline = min(now + self._settings.idle_timeout, self._total_deadline)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        text = ""
+        for choice in chunk.choices[:1]:  # one completion is asked for (n = 1)
+            text = choice.delta.content or ""
+            self.finish_reason = choice.finish_reason or self.finish_reason
+        if text:
+            self.parts.append(text)
+        return text
+
+
+class LlmClient:
+    def __init__(self, session: aiohttp.ClientSession, settings: LlmConfig) -> None:
+        self._session = session
+        self._settings = settings
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._settings.api_key)
+
+    def payload(self, request: ChatRequest) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": request.model, "messages": request.messages,
+            "temperature": request.temperature, "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self._settings.max_tokens is not None:
+            payload["max_tokens"] = self._settings.max_tokens
+        return payload
+
+    async def open(self, request: ChatRequest) -> LlmStream:
+        """Send the request; return the stream once the upstream answered 200."""
+        settings = self._settings
+        started = asyncio.get_running_loop().time()
+        deadline = started + min(settings.first_token_timeout, settings.total_timeout)
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._session.post(
+                    settings.api_url + "/chat/completions",
+                    data=dumps(self.payload(request)),
+                    headers={"Authorization": f"Bearer {settings.api_key}",
+                             "Content-Type": "application/json", "Accept": sse.CONTENT_TYPE},
+                )
+        except aiohttp.ClientError as exc:
+            log.warning("LLM unreachable: %s: %s", type(exc).__name__, exc)
+            raise LlmFailure(errors.LLM_UNREACHABLE, "llm_unavailable") from None
+        except TimeoutError:
+            log.warning("LLM sent no response within %.1fs", settings.first_token_timeout)
+            raise LlmFailure(errors.LLM_TIMEOUT, "llm_timeout") from None
+        if response.status != 200:
+            log.warning("LLM answered HTTP %d", response.status)
+            response.close()
+            raise LlmFailure(errors.LLM_ERROR_STATUS, "llm_error_status")
+        return LlmStream(response, started, settings)
+
+
+def llm_context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Cleanup context: the one ClientSession every LLM call goes through."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        from cip import keys  # keys names this module's types
+
+        settings = config.llm
+        if not settings.api_key:
+            log.warning("llm.api_key is not set (nor DEEPSEEK_API_KEY): chat answers 503 "
+                        "until it is configured")
+        timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
+                                        sock_connect=settings.connect_timeout)
+        # No connection limit: every open stream holds one upstream connection for its
+        # whole life, and the default cap of 100 would queue the 101st visitor.
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            app[keys.LLM] = LlmClient(session, settings)
+            yield
+
+    return context

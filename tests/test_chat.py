@@ -1,0 +1,553 @@
+"""Chat against the fake DeepSeek: what the client sees (status, SSE events), what PostgreSQL
+holds afterwards, and what reached the upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from cip.app import create_app
+from cip.config import Config
+from cip.store.tenants import TenantRow
+from conftest import ROOT
+from fake_llm import USAGE, FakeLlm, Script
+
+DEFAULT_PROMPT = (ROOT / "prompts/system_prompt.txt").read_text(encoding="utf-8").strip()
+API_KEY = "sk-test-key"
+
+
+@pytest.fixture
+def chat_config(make_config: Callable[..., Config], fake_llm: FakeLlm) -> Callable[..., Config]:
+    """A config pointing at the fake, with timeouts short enough for tests."""
+
+    def make(llm: dict[str, Any] | None = None, **sections: Any) -> Config:
+        return make_config(llm={
+            "api_url": fake_llm.url, "api_key": API_KEY, "first_token_timeout": 2.0,
+            "idle_timeout": 1.0, "total_timeout": 10.0, "heartbeat_interval": 0.1,
+            **(llm or {}),
+        }, **sections)
+
+    return make
+
+
+class ServeLikeServer(TestServer):
+    """The app served as `cip serve` serves it: aiohttp's test server cancels the handler of a
+    gone client, `web.run_app` does not, and the chat must notice a gone client itself."""
+
+    async def _make_runner(self, handler_cancellation: bool = False, **kwargs: Any) -> Any:
+        return await super()._make_runner(handler_cancellation=False, **kwargs)
+
+
+@pytest.fixture
+def start_client(aiohttp_client: Any, chat_config: Callable[..., Config]) -> Callable[..., Awaitable[TestClient]]:
+    async def start(cancel_handlers: bool = False, **sections: Any) -> TestClient:
+        app = create_app(chat_config(**sections))
+        return await aiohttp_client(TestServer(app) if cancel_handlers else ServeLikeServer(app))
+
+    return start
+
+
+@pytest.fixture
+async def chat_client(start_client: Callable[..., Awaitable[TestClient]]) -> TestClient:
+    return await start_client()
+
+
+def guest() -> str:
+    return f"guest-{uuid.uuid4().hex}"
+
+
+def parse_sse(raw: str) -> list[tuple[str, Any]]:
+    """The stream as (event, data) pairs in order; a `: ping` comment is ("ping", None)."""
+    events: list[tuple[str, Any]] = []
+    for block in raw.split("\n\n"):
+        if not block:
+            continue
+        if block == ": ping":
+            events.append(("ping", None))
+            continue
+        name, data = "message", None
+        for line in block.split("\n"):
+            field, _, value = line.partition(": ")
+            if field == "event":
+                name = value
+            elif field == "data":
+                data = value if value == "[DONE]" else json.loads(value)
+        events.append((name, data))
+    return events
+
+
+def without_pings(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return [event for event in events if event[0] != "ping"]
+
+
+async def post_chat(client: TestClient, tenant: TenantRow, **body: Any) -> Any:
+    return await client.post(f"/api/v1/tenants/{tenant.id}/chat", json=body)
+
+
+async def chat_ok(client: TestClient, tenant: TenantRow, **body: Any) -> list[tuple[str, Any]]:
+    response = await post_chat(client, tenant, **body)
+    assert response.status == 200, await response.text()
+    return parse_sse(await response.text())
+
+
+async def messages_of(pool: asyncpg.Pool, dialog_id: str | uuid.UUID) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, role, content, status, finish_reason, usage FROM message"
+        " WHERE dialog_id = $1 ORDER BY created_at, id", uuid.UUID(str(dialog_id)))
+    return [dict(row) for row in rows]
+
+
+async def dialogs_of(pool: asyncpg.Pool, tenant: TenantRow, user_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, title, created_at, updated_at FROM dialog WHERE tenant_id = $1 AND user_id = $2",
+        tenant.id, user_id)
+    return [dict(row) for row in rows]
+
+
+async def test_answer_streams_and_is_stored(chat_client, fake_llm, new_tenant, pool) -> None:
+    tenant = await new_tenant()
+    user = guest()
+    fake_llm.script = Script(deltas=["Привет", ", ", "мир", " 🌍"])
+    response = await post_chat(chat_client, tenant, user_id=user, message="  Кто вы?  ")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["X-Accel-Buffering"] == "no"
+    raw = await response.text()
+    assert "Привет" in raw and "\\u" not in raw  # real UTF-8 JSON
+
+    [dialog] = await dialogs_of(pool, tenant, user)
+    question, answer = await messages_of(pool, dialog["id"])
+    assert parse_sse(raw) == [
+        ("meta", {"dialog_id": str(dialog["id"]), "user_message_id": str(question["id"]),
+                  "message_id": str(answer["id"])}),
+        ("message", {"content": "Привет"}), ("message", {"content": ", "}),
+        ("message", {"content": "мир"}), ("message", {"content": " 🌍"}),
+        ("done", {"message_id": str(answer["id"]), "finish_reason": "stop", "usage": USAGE}),
+        ("message", "[DONE]"),
+    ]
+    assert dialog["title"] == "Кто вы?"
+    assert question | {"id": None} == {"id": None, "role": "user", "content": "Кто вы?",
+                                       "status": "complete", "finish_reason": None, "usage": None}
+    assert answer | {"id": None} == {"id": None, "role": "assistant", "content": "Привет, мир 🌍",
+                                     "status": "complete", "finish_reason": "stop", "usage": USAGE}
+
+    [sent] = fake_llm.requests
+    assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert sent.json == {
+        "model": "deepseek-chat", "temperature": 0.7, "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "system", "content": DEFAULT_PROMPT},
+                     {"role": "user", "content": "Кто вы?"}],
+    }
+
+
+async def test_continued_dialog_sends_earlier_turns(chat_client, fake_llm, new_tenant, pool) -> None:
+    tenant = await new_tenant()
+    user = guest()
+    fake_llm.script = Script(deltas=["First answer"])
+    first = await chat_ok(chat_client, tenant, user_id=user, message="First question")
+    dialog_id = first[0][1]["dialog_id"]
+    [before] = await dialogs_of(pool, tenant, user)
+
+    fake_llm.script = Script(deltas=["Second answer"])
+    second = await chat_ok(chat_client, tenant, user_id=user, message="Second question",
+                           dialog_id=dialog_id)
+    assert second[0][1]["dialog_id"] == dialog_id
+    assert fake_llm.requests[1].json["messages"] == [
+        {"role": "system", "content": DEFAULT_PROMPT},
+        {"role": "user", "content": "First question"},
+        {"role": "assistant", "content": "First answer"},
+        {"role": "user", "content": "Second question"},
+    ]
+    [after] = await dialogs_of(pool, tenant, user)
+    assert after["title"] == "First question"
+    assert after["updated_at"] > before["updated_at"]
+    assert [(row["role"], row["content"]) for row in await messages_of(pool, dialog_id)] == [
+        ("user", "First question"), ("assistant", "First answer"),
+        ("user", "Second question"), ("assistant", "Second answer"),
+    ]
+
+
+async def test_history_keeps_the_newest_messages_within_the_budget(
+        start_client, fake_llm, new_tenant) -> None:
+    client = await start_client(llm={"history_budget_chars": 30})
+    tenant = await new_tenant()
+    user = guest()
+    dialog_id = None
+    for question, answer in [("q1-aaaaaaaa", "a1-aaaaaaaa"), ("q2-bbbbbbbb", "a2-bbbbbbbb")]:
+        fake_llm.script = Script(deltas=[answer])
+        body = {"user_id": user, "message": question}
+        events = await chat_ok(client, tenant, **body, **({"dialog_id": dialog_id} if dialog_id else {}))
+        dialog_id = events[0][1]["dialog_id"]
+    fake_llm.script = Script(deltas=["a3"])
+    await chat_ok(client, tenant, user_id=user, message="q3", dialog_id=dialog_id)
+    # 11 characters each: only the two newest earlier messages fit in 30.
+    assert fake_llm.requests[-1].json["messages"] == [
+        {"role": "system", "content": DEFAULT_PROMPT},
+        {"role": "user", "content": "q2-bbbbbbbb"},
+        {"role": "assistant", "content": "a2-bbbbbbbb"},
+        {"role": "user", "content": "q3"},
+    ]
+
+
+async def test_foreign_dialog_is_404_and_creates_nothing(chat_client, fake_llm, new_tenant, pool) -> None:
+    tenant, other_tenant = await new_tenant(), await new_tenant()
+    owner, stranger = guest(), guest()
+    events = await chat_ok(chat_client, tenant, user_id=owner, message="Mine")
+    dialog_id = events[0][1]["dialog_id"]
+
+    by_stranger = await post_chat(chat_client, tenant, user_id=stranger, message="Let me in",
+                                  dialog_id=dialog_id)
+    assert by_stranger.status == 404
+    assert await by_stranger.json() == {"detail": "Dialog not found.", "code": "dialog_not_found"}
+    in_other_tenant = await post_chat(chat_client, other_tenant, user_id=owner, message="Hi",
+                                      dialog_id=dialog_id)
+    assert in_other_tenant.status == 404
+    unknown = await post_chat(chat_client, tenant, user_id=owner, message="Hi",
+                              dialog_id=str(uuid.uuid4()))
+    assert unknown.status == 404
+
+    assert await dialogs_of(pool, tenant, stranger) == []
+    assert await dialogs_of(pool, other_tenant, owner) == []
+    assert len(await messages_of(pool, dialog_id)) == 2
+    assert len(fake_llm.requests) == 1
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ({"message": "   \n\t "}, "message_blank"),
+    ({"message": "x" * 101}, "message_too_long"),
+    ({"message": "Hi", "dialog_id": "not-a-uuid"}, "validation_error"),
+    ({"message": 42}, "validation_error"),
+    ({}, "validation_error"),
+])
+async def test_invalid_requests_are_400_and_write_nothing(
+        start_client, fake_llm, new_tenant, pool, body, code) -> None:
+    client = await start_client(limits={"message_max_chars": 100})
+    tenant = await new_tenant()
+    user = guest()
+    response = await post_chat(client, tenant, user_id=user, **body)
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["code"] == code and answer["errors"]
+    assert await dialogs_of(pool, tenant, user) == []
+    assert fake_llm.requests == []
+
+
+async def test_message_length_limit_and_tenant_override(start_client, fake_llm, new_tenant) -> None:
+    client = await start_client(limits={"message_max_chars": 10})
+    strict = await new_tenant(limits={"message_max_chars": 5})
+    response = await post_chat(client, strict, user_id=guest(), message="123456")
+    assert response.status == 400
+    assert await response.json() == {
+        "detail": "The message is too long (at most 5 characters).", "code": "message_too_long",
+        "errors": [{"loc": ["message"], "msg": "The message is too long (at most 5 characters).",
+                    "type": "string_too_long"}],
+    }
+    relaxed = await new_tenant()
+    await chat_ok(client, relaxed, user_id=guest(), message=" 1234567890 ")  # trimmed: 10
+
+
+async def test_unknown_and_malformed_tenant(chat_client) -> None:
+    unknown = await chat_client.post(f"/api/v1/tenants/{uuid.uuid4()}/chat",
+                                     json={"user_id": guest(), "message": "Hi"})
+    assert unknown.status == 404
+    assert (await unknown.json())["code"] == "tenant_not_found"
+    malformed = await chat_client.post("/api/v1/tenants/nope/chat",
+                                       json={"user_id": guest(), "message": "Hi"})
+    assert malformed.status == 400
+
+
+async def test_no_identity_is_400(chat_client, new_tenant) -> None:
+    tenant = await new_tenant()
+    response = await post_chat(chat_client, tenant, message="Hi")
+    assert response.status == 400
+    assert (await response.json())["code"] == "identity_required"
+
+
+async def test_without_api_key_the_question_is_kept_and_chat_is_503(
+        start_client, fake_llm, new_tenant, pool, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        client = await start_client(llm={"api_key": ""})
+    assert "llm.api_key is not set (nor DEEPSEEK_API_KEY)" in caplog.text
+    tenant = await new_tenant()
+    user = guest()
+    response = await post_chat(client, tenant, user_id=user, message="Anyone there?")
+    assert response.status == 503
+    body = await response.json()
+    [dialog] = await dialogs_of(pool, tenant, user)
+    [question] = await messages_of(pool, dialog["id"])
+    assert body == {
+        "detail": "The AI assistant is not configured: set llm.api_key in config.toml or the "
+                  "DEEPSEEK_API_KEY environment variable.",
+        "code": "llm_not_configured", "dialog_id": str(dialog["id"]),
+        "user_message_id": str(question["id"]),
+    }
+    assert (question["role"], question["content"], question["status"]) == ("user", "Anyone there?", "complete")
+    assert fake_llm.requests == []
+
+
+async def assert_502_keeps_question(client: TestClient, tenant: TenantRow, pool: asyncpg.Pool,
+                                    code: str) -> None:
+    user = guest()
+    response = await post_chat(client, tenant, user_id=user, message="Hello?")
+    assert response.status == 502
+    body = await response.json()
+    [dialog] = await dialogs_of(pool, tenant, user)
+    [question] = await messages_of(pool, dialog["id"])  # no assistant row
+    assert body["code"] == code
+    assert body["dialog_id"] == str(dialog["id"])
+    assert body["user_message_id"] == str(question["id"])
+    assert (question["role"], question["content"]) == ("user", "Hello?")
+
+
+@pytest.mark.parametrize("status", [401, 429, 500])
+async def test_upstream_error_status_is_502(chat_client, fake_llm, new_tenant, pool, status) -> None:
+    fake_llm.script = Script(status=status)
+    await assert_502_keeps_question(chat_client, await new_tenant(), pool, "llm_error_status")
+    assert len(fake_llm.requests) == 1
+
+
+async def test_unreachable_upstream_is_502(start_client, new_tenant, pool) -> None:
+    closed = FakeLlm()
+    await closed.start()
+    url = closed.url
+    await closed.stop()  # nothing listens on that port any more
+    client = await start_client(llm={"api_url": url})
+    await assert_502_keeps_question(client, await new_tenant(), pool, "llm_unavailable")
+
+
+async def test_no_response_in_time_is_502(start_client, fake_llm, new_tenant, pool) -> None:
+    client = await start_client(llm={"first_token_timeout": 0.3})
+    fake_llm.script = Script(response_delay=5)
+    await assert_502_keeps_question(client, await new_tenant(), pool, "llm_timeout")
+
+
+async def test_heartbeats_while_waiting_for_the_first_token(chat_client, fake_llm, new_tenant) -> None:
+    fake_llm.script = Script(first_token_delay=0.5, deltas=["Late"])
+    events = await chat_ok(chat_client, await new_tenant(), user_id=guest(), message="Hi")
+    assert events[0][0] == "meta"
+    first_content = events.index(("message", {"content": "Late"}))
+    assert ("ping", None) in events[1:first_content]
+    assert without_pings(events)[-2:] == [events[-2], ("message", "[DONE]")]
+
+
+async def stream_failure(client: TestClient, tenant: TenantRow, pool: asyncpg.Pool,
+                         code: str) -> list[dict[str, Any]]:
+    """A stream that started and then failed: the error event ends it; returns the rows."""
+    events = without_pings(await chat_ok(client, tenant, user_id=guest(), message="Go"))
+    meta = events[0][1]
+    assert events[-1][0] == "error"
+    assert events[-1][1]["code"] == code and events[-1][1]["error"]
+    assert ("done", None) not in [(name, None) for name, _ in events]
+    return await messages_of(pool, meta["dialog_id"])
+
+
+async def test_first_token_timeout_after_headers_is_an_error_event(
+        start_client, fake_llm, new_tenant, pool) -> None:
+    client = await start_client(llm={"first_token_timeout": 0.4})
+    fake_llm.script = Script(first_token_delay=5)
+    question, answer = await stream_failure(client, await new_tenant(), pool, "llm_timeout")
+    assert (answer["content"], answer["status"]) == ("", "error")
+
+
+async def test_stall_mid_stream_saves_the_partial_answer_as_error(
+        start_client, fake_llm, new_tenant, pool) -> None:
+    client = await start_client(llm={"idle_timeout": 0.3})
+    fake_llm.script = Script(deltas=["Part", "ial"], after="stall")
+    question, answer = await stream_failure(client, await new_tenant(), pool, "llm_timeout")
+    assert (answer["content"], answer["status"]) == ("Partial", "error")
+
+
+async def test_dropped_upstream_is_an_error_event(chat_client, fake_llm, new_tenant, pool) -> None:
+    fake_llm.script = Script(deltas=["Cut ", "off"], after="drop")
+    question, answer = await stream_failure(chat_client, await new_tenant(), pool, "llm_disconnected")
+    assert (answer["content"], answer["status"]) == ("Cut off", "error")
+
+
+async def test_malformed_chunk_is_an_error_event(chat_client, fake_llm, new_tenant, pool) -> None:
+    fake_llm.script = Script(deltas=["Fine so far"], after="malformed")
+    question, answer = await stream_failure(chat_client, await new_tenant(), pool, "llm_bad_response")
+    assert (answer["content"], answer["status"]) == ("Fine so far", "error")
+
+
+async def test_awkward_wire_format_is_read_exactly(chat_client, fake_llm, new_tenant, pool) -> None:
+    """Keep-alives, CRLF, `data:` without the space, 5-byte pieces that split lines and
+    multi-byte characters, reasoning deltas, usage in its own chunk and no [DONE]."""
+    deltas = ["Жёлтый ", "🍋 ", "lemon", "\n\nЁ"]
+    fake_llm.script = Script(deltas=deltas, keepalive=True, crlf=True, compact=True,
+                             piece_bytes=5, reasoning=["Let me think…"], usage_chunk=True,
+                             send_done=False, finish_reason="length")
+    events = without_pings(await chat_ok(chat_client, await new_tenant(), user_id=guest(),
+                                         message="Colour?"))
+    assert [data for name, data in events if name == "message" and data != "[DONE]"] == [
+        {"content": text} for text in deltas]
+    assert events[-2] == ("done", {"message_id": events[0][1]["message_id"],
+                                   "finish_reason": "length", "usage": USAGE})
+    question, answer = await messages_of(pool, events[0][1]["dialog_id"])
+    assert (answer["content"], answer["status"], answer["finish_reason"], answer["usage"]) == (
+        "".join(deltas), "complete", "length", USAGE)
+
+
+async def wait_for_row(pool: asyncpg.Pool, message_id: str, status: str) -> dict[str, Any]:
+    for _ in range(100):
+        row = await pool.fetchrow("SELECT content, status FROM message WHERE id = $1",
+                                  uuid.UUID(message_id))
+        if row["status"] == status:
+            return dict(row)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"message {message_id} never became {status}: {dict(row)}")
+
+
+@pytest.mark.parametrize("cancel_handlers", [False, True])
+async def test_client_disconnect_closes_upstream_and_keeps_partial(
+        start_client, fake_llm, new_tenant, pool, cancel_handlers) -> None:
+    # Heartbeats 15 s apart: no write to the gone client can reveal it within the second.
+    client = await start_client(cancel_handlers=cancel_handlers, llm={"heartbeat_interval": 15})
+    fake_llm.script = Script(deltas=["Half ", "an answer"], after="stall")
+    response = await post_chat(client, await new_tenant(), user_id=guest(), message="Hi")
+    assert response.status == 200
+    received = b""
+    while b"an answer" not in received:
+        received += await response.content.readany()
+    meta = parse_sse(received.decode())[0][1]
+    response.close()  # the visitor closes the tab
+    await asyncio.wait_for(fake_llm.disconnected.wait(), timeout=1.0)
+    assert await wait_for_row(pool, meta["message_id"], "interrupted") == {
+        "content": "Half an answer", "status": "interrupted"}
+
+
+async def test_tenant_model_temperature_and_prompt_file(
+        start_client, fake_llm, new_tenant, tmp_path: Path) -> None:
+    prompt = tmp_path / "special.txt"
+    prompt.write_text("Special prompt\n", encoding="utf-8")
+    client = await start_client()
+    tenant = await new_tenant(model="deepseek-reasoner", temperature=0.2, prompt_file=str(prompt))
+    await chat_ok(client, tenant, user_id=guest(), message="Hi")
+    sent = fake_llm.requests[0].json
+    assert (sent["model"], sent["temperature"]) == ("deepseek-reasoner", 0.2)
+    assert sent["messages"][0] == {"role": "system", "content": "Special prompt"}
+
+
+async def test_slug_prompt_is_reread_when_it_changes(
+        start_client, fake_llm, new_tenant, tmp_path: Path) -> None:
+    tenant = await new_tenant()
+    client = await start_client(prompts={"directory": str(tmp_path)})
+    await chat_ok(client, tenant, user_id=guest(), message="Hi")
+    slug_file = tmp_path / f"{tenant.slug}.txt"
+    slug_file.write_text("Version one", encoding="utf-8")
+    await chat_ok(client, tenant, user_id=guest(), message="Hi")
+    slug_file.write_text("Version two, longer", encoding="utf-8")
+    await chat_ok(client, tenant, user_id=guest(), message="Hi")
+    assert [request.json["messages"][0]["content"] for request in fake_llm.requests] == [
+        DEFAULT_PROMPT, "Version one", "Version two, longer"]
+
+
+async def test_missing_default_prompt_stops_start(aiohttp_client, chat_config, tmp_path: Path) -> None:
+    config = chat_config(prompts={"default_file": str(tmp_path / "gone.txt")})
+    with pytest.raises(Exception, match="prompts.default_file"):
+        await aiohttp_client(create_app(config))
+
+
+def test_serve_refuses_to_start_without_the_default_prompt(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[prompts]\ndefault_file = '{tmp_path / 'gone.txt'}'\n")
+    result = subprocess.run([sys.executable, "-m", "cip", "--config", str(config), "serve"],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "CIP_CONFIG": "", "PROMPT_FILE": ""})
+    assert result.returncode == 2
+    assert f"prompts.default_file: {tmp_path / 'gone.txt'} not found" in result.stderr
+
+
+async def test_default_prompt_removed_later_is_500_before_anything(
+        start_client, fake_llm, new_tenant, pool, tmp_path: Path) -> None:
+    default = tmp_path / "default.txt"
+    default.write_text("Default", encoding="utf-8")
+    client = await start_client(prompts={"default_file": str(default), "directory": str(tmp_path)})
+    default.unlink()
+    tenant = await new_tenant()
+    user = guest()
+    response = await post_chat(client, tenant, user_id=user, message="Hi")
+    assert response.status == 500
+    assert await response.json() == {"detail": "The assistant's instructions are missing on the server.",
+                                     "code": "prompt_missing"}
+    assert await dialogs_of(pool, tenant, user) == []
+    assert fake_llm.requests == []
+
+
+async def test_upstream_connection_is_reused(chat_client, fake_llm, new_tenant) -> None:
+    tenant = await new_tenant()
+    await chat_ok(chat_client, tenant, user_id=guest(), message="One")
+    await chat_ok(chat_client, tenant, user_id=guest(), message="Two")
+    first, second = fake_llm.requests
+    assert first.client_port == second.client_port
+
+
+async def test_stale_streaming_rows_are_reported_interrupted_at_start(
+        start_client, new_tenant, pool) -> None:
+    tenant = await new_tenant()
+    dialog_id = await pool.fetchval(
+        "INSERT INTO dialog (tenant_id, user_id) VALUES ($1, $2) RETURNING id", tenant.id, guest())
+    stale, fresh = [await pool.fetchval(
+        "INSERT INTO message (tenant_id, dialog_id, role, content, status, updated_at)"
+        " VALUES ($1, $2, 'assistant', 'partial', 'streaming', now() - make_interval(secs => $3))"
+        " RETURNING id", tenant.id, dialog_id, age) for age in (3600.0, 1.0)]
+    await start_client(llm={"total_timeout": 600.0})
+    statuses = {row["id"]: row["status"] for row in await messages_of(pool, dialog_id)}
+    assert statuses == {stale: "interrupted", fresh: "streaming"}
+
+
+async def test_question_after_a_failed_answer_is_joined_upstream(chat_client, fake_llm, new_tenant) -> None:
+    tenant = await new_tenant()
+    user = guest()
+    fake_llm.script = Script(status=500)
+    failed = await post_chat(chat_client, tenant, user_id=user, message="Hello?")
+    dialog_id = (await failed.json())["dialog_id"]
+    fake_llm.script = Script(deltas=["Sorry, I am here"])
+    await chat_ok(chat_client, tenant, user_id=user, message="Anyone?", dialog_id=dialog_id)
+    # Two user messages in a row would be refused by some models: they go up as one.
+    assert fake_llm.requests[1].json["messages"][1:] == [
+        {"role": "user", "content": "Hello?\n\nAnyone?"}]
+
+
+async def test_waiting_streams_hold_no_database_connection(start_client, fake_llm, new_tenant) -> None:
+    client = await start_client(database={"pool_min_size": 1, "pool_max_size": 1,
+                                          "acquire_timeout": 0.5})
+    tenant = await new_tenant()
+    fake_llm.script = Script(first_token_delay=1.0, deltas=["Slow"])
+    slow = asyncio.create_task(chat_ok(client, tenant, user_id=guest(), message="Slow one"))
+    while not fake_llm.requests:
+        await asyncio.sleep(0.01)
+    fake_llm.script = Script(deltas=["Quick"])
+    # The only pooled connection is free while the first stream waits on the LLM.
+    quick = await chat_ok(client, tenant, user_id=guest(), message="Quick one")
+    assert not slow.done()
+    assert ("message", {"content": "Quick"}) in quick
+    assert ("message", {"content": "Slow"}) in await slow
+
+
+async def test_shutdown_ends_open_streams_as_interrupted(chat_client, fake_llm, new_tenant, pool) -> None:
+    fake_llm.script = Script(deltas=["Before the restart"], after="stall")
+    response = await post_chat(chat_client, await new_tenant(), user_id=guest(), message="Hi")
+    received = b""
+    while b"Before the restart" not in received:
+        received += await response.content.readany()
+    await chat_client.app.shutdown()  # what SIGTERM runs first
+    events = without_pings(parse_sse((received + await response.content.read()).decode()))
+    assert events[-1] == ("error", {"error": "The service is restarting. Please send your message again.",
+                                    "code": "service_restarting"})
+    assert await wait_for_row(pool, events[0][1]["message_id"], "interrupted") == {
+        "content": "Before the restart", "status": "interrupted"}
+    await asyncio.wait_for(fake_llm.disconnected.wait(), timeout=1.0)
