@@ -398,8 +398,7 @@ async def test_assistant_markup_executes_nothing(site, browser: Browser, fake_ll
 
 async def test_failures_are_explained_in_the_page_language(live_server, browser: Browser, fake_llm,
                                                            new_tenant) -> None:
-    site = await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"},
-                             limits={"chat_per_user_per_minute": 2})
+    site = await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"})
     tenant = await new_tenant(locale="ru")
     page = await browser.new_page()
     await page.goto(f"{site.url}/{tenant.slug}/chat")
@@ -409,17 +408,28 @@ async def test_failures_are_explained_in_the_page_language(live_server, browser:
     await send(page, "Первый вопрос")
     await expect(status).to_have_text(
         "Ассистент сейчас недоступен. Ваше сообщение сохранено — попробуйте позже.")
-    assert await page.evaluate(f"localStorage.getItem('cip:{tenant.id}:dialog')")  # kept for the retry
+    dialog_id = await page.evaluate(f"localStorage.getItem('cip:{tenant.id}:dialog')")
+    assert dialog_id  # the saved question's dialog is continued by the next message
 
     fake_llm.script = Script(deltas=["Ответ."])
     await send(page, "Второй вопрос")
     await expect(page.locator(COMPLETE_ANSWER).last).to_have_text("Ответ.")
+    # Same dialog: the unanswered first question went up with the second one.
+    assert fake_llm.requests[-1].json["messages"][-1] == {
+        "role": "user", "content": "Первый вопрос\n\nВторой вопрос"}
+
+    # The server's rate limit answer, as the contract words it.
+    async def rate_limited(route: Any) -> None:
+        await route.fulfill(status=429, headers={"Retry-After": "42"}, content_type="application/json",
+                            body='{"detail": "Too many requests.", "code": "rate_limited"}')
+
+    await page.route("**/chat", rate_limited)
     await send(page, "Третий вопрос")
-    await expect(status).to_contain_text("Слишком много запросов. Попробуйте снова через")
+    await expect(status).to_have_text("Слишком много запросов. Попробуйте снова через 42 с.")
     await expect(page.get_by_label("Ваше сообщение")).to_have_value("Третий вопрос")  # offered again
+    await page.unroute("**/chat")
 
     await browser.context.set_offline(True)
-    await page.get_by_label("Ваше сообщение").fill("Без сети")
     await page.get_by_role("button", name="Отправить").click()
     await expect(status).to_have_text("Нет связи с сервером. Проверьте подключение и попробуйте ещё раз.")
     await browser.context.set_offline(False)
@@ -427,6 +437,5 @@ async def test_failures_are_explained_in_the_page_language(live_server, browser:
     unconfigured = await live_server(llm={"api_url": fake_llm.url, "api_key": ""})
     await page.goto(f"{unconfigured.url}/{tenant.slug}/chat")
     await send(page, "Есть кто?")
-    await expect(page.locator("#chat-status")).to_have_text(
-        "Ассистент ещё не настроен на этом сайте. Ваше сообщение сохранено.")
+    await expect(status).to_have_text("Ассистент ещё не настроен на этом сайте. Ваше сообщение сохранено.")
     assert browser.dialogs == []

@@ -72,8 +72,7 @@ export function errorText(error) {
     case 504:
       return t('error.llmUnreachable');
     case 503:
-      // Only an unconfigured LLM answers 503 with the dialog the message was saved in.
-      return error.body.dialog_id ? t('error.llmNotConfigured') : t('error.unavailable');
+      return error.code === 'llm_not_configured' ? t('error.llmNotConfigured') : t('error.unavailable');
     case 401:
       return t('error.sessionExpired');
     case 404:
@@ -87,6 +86,8 @@ export function errorText(error) {
 }
 
 function invalidText(error) {
+  if (error.code === 'message_too_long') return t('error.messageTooLong');
+  if (error.code === 'message_blank') return t('error.emptyMessage');
   const field = (error.body.errors ?? [])
     .map((item) => (item.loc ?? []).filter((part) => t(`field.${part}`) !== `field.${part}`).pop())
     .find(Boolean);
