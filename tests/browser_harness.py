@@ -9,6 +9,7 @@ event loop, which is the loop the app and the fakes run on.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -33,7 +34,8 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 640}
-SCREENSHOTS = Path("/work/screenshots")
+# Screenshots taken for the record (outside the repository).
+SCREENSHOTS = Path(os.environ.get("CIP_SCREENSHOT_DIR", "/work/screenshots"))
 
 
 @pytest.fixture(scope="session")
