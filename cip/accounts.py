@@ -20,6 +20,7 @@ from aiohttp import web
 
 from cip import errors, identity, keys
 from cip.config import Config
+from cip.limits import effective_limits
 from cip.mail_texts import Kind, render
 from cip.mailer import Mail, Mailer
 from cip.passwords import PasswordHasher
@@ -84,14 +85,15 @@ async def _new_token(db: asyncpg.Connection, services: Services, tenant: TenantR
 
 async def _per_ip(services: Services, tenant: TenantRow, action: str, ip: str) -> None:
     await rate_limits.enforce(services.pool, f"{action}:ip:{tenant.id}:{ip}",
-                              services.config.limits.register_per_ip_per_hour, HOUR)
+                              effective_limits(services.config, tenant).register_per_ip_per_hour,
+                              HOUR)
 
 
 async def _mail_allowed(services: Services, tenant: TenantRow, email: str) -> bool:
     """Count a mail to this address; False past the per-address limit (then none is sent)."""
     allowed = await rate_limits.within(
         services.pool, f"mail:{tenant.id}:{rate_limits.key(email)}",
-        services.config.limits.email_per_address_per_hour, HOUR)
+        effective_limits(services.config, tenant).email_per_address_per_hour, HOUR)
     if not allowed:
         log.info("account mail suppressed: per-address hourly limit reached")
     return allowed

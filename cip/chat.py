@@ -4,7 +4,7 @@ check, a new dialog's title and the conversation sent to the LLM.
 Per-tenant settings are read from `tenant.settings` (the jsonb that `[tenants.<slug>]` is
 synchronised into at start, or that `cip tenant create` wrote), so every instance sees the
 same values and a tenant created without a config section works too; a key a tenant does not
-set falls back to `[llm]` / `[limits]`.
+set falls back to `[llm]` / `[limits]` (see `cip.limits`).
 """
 
 from __future__ import annotations
@@ -15,17 +15,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from cip import errors
-from cip.config import Config
+from cip.config import Config, LimitsConfig
+from cip.limits import effective_limits
 from cip.store.messages import HistoryItem
 from cip.store.tenants import TenantRow
 
 TITLE_CHARS = 80
 _SPACES = re.compile(r"\s+")
-
-
-class TenantLimits(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    message_max_chars: int | None = Field(None, ge=1)
 
 
 class TenantChatSettings(BaseModel):
@@ -35,14 +31,17 @@ class TenantChatSettings(BaseModel):
     model: str | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     prompt_file: Path | None = None
-    limits: TenantLimits = TenantLimits()
 
 
 class ChatSettings(BaseModel):
     model: str
     temperature: float
     prompt_file: Path | None
-    message_max_chars: int
+    limits: LimitsConfig
+
+    @property
+    def message_max_chars(self) -> int:
+        return self.limits.message_max_chars
 
 
 def settings_for(config: Config, tenant: TenantRow) -> ChatSettings:
@@ -51,7 +50,7 @@ def settings_for(config: Config, tenant: TenantRow) -> ChatSettings:
         model=own.model or config.llm.model,
         temperature=config.llm.temperature if own.temperature is None else own.temperature,
         prompt_file=own.prompt_file,
-        message_max_chars=own.limits.message_max_chars or config.limits.message_max_chars,
+        limits=effective_limits(config, tenant),
     )
 
 

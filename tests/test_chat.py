@@ -4,117 +4,23 @@ holds afterwards, and what reached the upstream."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from cip.app import create_app
-from cip.config import Config
 from cip.store.tenants import TenantRow
-from conftest import ROOT
+from chat_client import (API_KEY, DEFAULT_PROMPT, chat_ok, dialogs_of, guest, messages_of,
+                         parse_sse, post_chat, without_pings)
 from fake_llm import USAGE, FakeLlm, Script
-
-DEFAULT_PROMPT = (ROOT / "prompts/system_prompt.txt").read_text(encoding="utf-8").strip()
-API_KEY = "sk-test-key"
-
-
-@pytest.fixture
-def chat_config(make_config: Callable[..., Config], fake_llm: FakeLlm) -> Callable[..., Config]:
-    """A config pointing at the fake, with timeouts short enough for tests."""
-
-    def make(llm: dict[str, Any] | None = None, **sections: Any) -> Config:
-        return make_config(llm={
-            "api_url": fake_llm.url, "api_key": API_KEY, "first_token_timeout": 2.0,
-            "idle_timeout": 1.0, "total_timeout": 10.0, "heartbeat_interval": 0.1,
-            **(llm or {}),
-        }, **sections)
-
-    return make
-
-
-class ServeLikeServer(TestServer):
-    """The app served as `cip serve` serves it: aiohttp's test server cancels the handler of a
-    gone client, `web.run_app` does not, and the chat must notice a gone client itself."""
-
-    async def _make_runner(self, handler_cancellation: bool = False, **kwargs: Any) -> Any:
-        return await super()._make_runner(handler_cancellation=False, **kwargs)
-
-
-@pytest.fixture
-def start_client(aiohttp_client: Any, chat_config: Callable[..., Config]) -> Callable[..., Awaitable[TestClient]]:
-    async def start(cancel_handlers: bool = False, **sections: Any) -> TestClient:
-        app = create_app(chat_config(**sections))
-        return await aiohttp_client(TestServer(app) if cancel_handlers else ServeLikeServer(app))
-
-    return start
-
-
-@pytest.fixture
-async def chat_client(start_client: Callable[..., Awaitable[TestClient]]) -> TestClient:
-    return await start_client()
-
-
-def guest() -> str:
-    return f"guest-{uuid.uuid4().hex}"
-
-
-def parse_sse(raw: str) -> list[tuple[str, Any]]:
-    """The stream as (event, data) pairs in order; a `: ping` comment is ("ping", None)."""
-    events: list[tuple[str, Any]] = []
-    for block in raw.split("\n\n"):
-        if not block:
-            continue
-        if block == ": ping":
-            events.append(("ping", None))
-            continue
-        name, data = "message", None
-        for line in block.split("\n"):
-            field, _, value = line.partition(": ")
-            if field == "event":
-                name = value
-            elif field == "data":
-                data = value if value == "[DONE]" else json.loads(value)
-        events.append((name, data))
-    return events
-
-
-def without_pings(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    return [event for event in events if event[0] != "ping"]
-
-
-async def post_chat(client: TestClient, tenant: TenantRow, **body: Any) -> Any:
-    return await client.post(f"/api/v1/tenants/{tenant.id}/chat", json=body)
-
-
-async def chat_ok(client: TestClient, tenant: TenantRow, **body: Any) -> list[tuple[str, Any]]:
-    response = await post_chat(client, tenant, **body)
-    assert response.status == 200, await response.text()
-    return parse_sse(await response.text())
-
-
-async def messages_of(pool: asyncpg.Pool, dialog_id: str | uuid.UUID) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT id, role, content, status, finish_reason, usage FROM message"
-        " WHERE dialog_id = $1 ORDER BY created_at, id", uuid.UUID(str(dialog_id)))
-    return [dict(row) for row in rows]
-
-
-async def dialogs_of(pool: asyncpg.Pool, tenant: TenantRow, user_id: str) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT id, title, created_at, updated_at FROM dialog WHERE tenant_id = $1 AND user_id = $2",
-        tenant.id, user_id)
-    return [dict(row) for row in rows]
-
 
 async def test_answer_streams_and_is_stored(chat_client, fake_llm, new_tenant, pool) -> None:
     tenant = await new_tenant()

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from cip import chat, errors, identity, keys, sse
 from cip.api.tenants import tenant_from_path
+from cip.limits import check_chat_rate
 from cip.llm import ChatRequest, LlmFailure, LlmStream
 from cip.store import messages
 from cip.store.messages import ReplyStatus, TurnRow
@@ -67,7 +68,9 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
     text = chat.checked_message(body.message, settings.message_max_chars)
     caller = await identity.resolve(request, pool, secret=config.auth.jwt_secret,
                                     tenant_id=tenant.id, claimed_user_id=body.user_id)
-    # Rate limits are checked here: after validation, before anything is written.
+    # After validation, before anything is written.
+    await check_chat_rate(pool, tenant, settings.limits, user_id=caller.user_id,
+                          ip=request.remote or "")
     prompt = app[keys.PROMPTS].for_tenant(tenant.slug, settings.prompt_file)
     turn = await messages.start_turn(
         pool, tenant_id=tenant.id, user_id=caller.user_id, dialog_id=body.dialog_id,

@@ -1,0 +1,63 @@
+"""Chat rate limits: per user and per IP, counted in PostgreSQL, configurable per tenant."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from fake_llm import Script
+from chat_client import chat_ok, guest, post_chat
+
+RATE_LIMITED = {"detail": "Too many messages. Please wait a moment before sending another.",
+                "code": "rate_limited"}
+
+
+async def count_messages(pool: asyncpg.Pool, tenant_id: object) -> int:
+    return await pool.fetchval("SELECT count(*) FROM message WHERE tenant_id = $1", tenant_id)
+
+
+async def test_per_user_limit_is_429_with_retry_after_and_writes_nothing(
+        start_client, fake_llm, new_tenant, pool) -> None:
+    client = await start_client(limits={"chat_per_user_per_minute": 2})
+    tenant = await new_tenant()
+    user = guest()
+    fake_llm.script = Script(deltas=["ok"])
+    for _ in range(2):
+        await chat_ok(client, tenant, user_id=user, message="hello")
+    stored = await count_messages(pool, tenant.id)
+
+    refused = await post_chat(client, tenant, user_id=user, message="one more")
+    assert refused.status == 429
+    assert await refused.json() == RATE_LIMITED
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert await count_messages(pool, tenant.id) == stored
+    assert len(fake_llm.requests) == 2
+
+    await chat_ok(client, tenant, user_id=guest(), message="another visitor is not limited")
+
+
+async def test_per_ip_limit_covers_every_user_from_that_address(start_client, fake_llm,
+                                                                new_tenant) -> None:
+    client = await start_client(limits={"chat_per_ip_per_minute": 3})
+    tenant = await new_tenant()
+    fake_llm.script = Script(deltas=["ok"])
+    for _ in range(3):
+        await chat_ok(client, tenant, user_id=guest(), message="hello")
+    refused = await post_chat(client, tenant, user_id=guest(), message="hello")
+    assert refused.status == 429
+    other_tenant = await new_tenant()  # counters are per tenant
+    await chat_ok(client, other_tenant, user_id=guest(), message="hello")
+
+
+async def test_tenant_limits_override_the_defaults(start_client, fake_llm, new_tenant, pool) -> None:
+    client = await start_client(limits={"chat_per_user_per_minute": 100})
+    strict = await new_tenant(limits={"chat_per_user_per_minute": 1, "message_max_chars": 10})
+    user = guest()
+    fake_llm.script = Script(deltas=["ok"])
+    too_long = await post_chat(client, strict, user_id=user, message="x" * 11)
+    assert too_long.status == 400
+    assert (await too_long.json())["code"] == "message_too_long"
+    await chat_ok(client, strict, user_id=user, message="short")
+    assert (await post_chat(client, strict, user_id=user, message="again")).status == 429
+    relaxed = await new_tenant()
+    for _ in range(3):
+        await chat_ok(client, relaxed, user_id=user, message="fine here")
