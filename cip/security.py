@@ -33,8 +33,7 @@ async def _allowed_origins(request: web.Request) -> list[str]:
                         else cache.by_id(UUID(match["id"])))
     except (errors.ApiError, ValueError):
         return []
-    origins = tenant.settings.get("allowed_origins") or []
-    return [origin.rstrip("/") for origin in origins if isinstance(origin, str)]
+    return tenant.allowed_origins
 
 
 def _cors_headers(origin: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
-from cip.config import Config
+from cip.config import ORIGIN_PATTERN, Config
 from cip.errors import TENANT_NOT_FOUND, NotFound
 from cip.sql import queries
 
@@ -27,6 +27,14 @@ class TenantRow(BaseModel):
     @property
     def locale(self) -> Literal["ru", "en"]:
         return "en" if self.settings.get("locale") == "en" else "ru"
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Origins that may embed the pages and call the API, normalised; malformed stored
+        entries are dropped, so nothing in settings can break out of a header."""
+        origins = self.settings.get("allowed_origins") or []
+        stripped = (origin.rstrip("/") for origin in origins if isinstance(origin, str))
+        return list(dict.fromkeys(origin for origin in stripped if ORIGIN_PATTERN.match(origin)))
 
     @property
     def welcome_message(self) -> str | None:
