@@ -7,8 +7,9 @@ is closed at once and the handler saves the text so far as `interrupted`. At shu
 stream is aborted the same way, so SIGTERM ends streams quickly and saves them.
 
 A process that dies leaves its replies `streaming`. No live stream writes a row for longer
-than `[llm] total_timeout`, so a sweep (at start, then every minute, on every instance; the
-statement is idempotent) marks older `streaming` rows `interrupted`. Several instances may
+than `[llm] total_timeout`, so a sweep (at start, then every `[llm] sweep_interval` seconds,
+on every instance; the statement is idempotent) marks `streaming` rows older than
+`total_timeout + sweep_grace` `interrupted`. Several instances may
 sweep at once: each only touches rows that no live process can still own.
 """
 
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 CLIENT_GONE = "client_gone"
 SHUTDOWN = "shutdown"
 CLIENT_CHECK_INTERVAL = 0.25
-SWEEP_INTERVAL = 60.0
-SWEEP_GRACE = 60.0  # beyond total_timeout: a finishing stream's last write may lag a little
 
 
 def client_gone(request: web.BaseRequest) -> bool:
@@ -81,9 +80,9 @@ async def sweep_once(pool: asyncpg.Pool, older_than: float) -> None:
         log.info("marked %d stale streaming replies as interrupted", swept)
 
 
-async def _sweep_forever(pool: asyncpg.Pool, older_than: float) -> None:
+async def _sweep_forever(pool: asyncpg.Pool, older_than: float, interval: float) -> None:
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL)
+        await asyncio.sleep(interval)
         await sweep_once(pool, older_than)
 
 
@@ -95,10 +94,11 @@ def streams_context(config: Config) -> Callable[[web.Application], AsyncIterator
 
         streams = OpenStreams()
         app[keys.STREAMS] = streams
-        older_than = config.llm.total_timeout + SWEEP_GRACE
+        older_than = config.llm.total_timeout + config.llm.sweep_grace
         await sweep_once(app[keys.POOL], older_than)
         tasks = [asyncio.create_task(_watch_clients(streams)),
-                 asyncio.create_task(_sweep_forever(app[keys.POOL], older_than))]
+                 asyncio.create_task(_sweep_forever(app[keys.POOL], older_than,
+                                                   config.llm.sweep_interval))]
         yield
         streams.abort_all()
         for task in tasks:
