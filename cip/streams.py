@@ -4,7 +4,9 @@ aiohttp does not cancel a handler whose client went away, and a stream waiting o
 LLM writes nothing that could fail. So one watcher looks at every open stream's client
 connection a few times a second and aborts the stream of a gone client: its upstream request
 is closed at once and the handler saves the text so far as `interrupted`. At shutdown every
-stream is aborted the same way, so SIGTERM ends streams quickly and saves them.
+stream is aborted the same way, so SIGTERM ends streams quickly and saves them; a stream that only
+gets its upstream answer after that (its handler was still waiting for the LLM's headers) is
+aborted as soon as it is registered.
 
 A process that dies leaves its replies `streaming`. No live stream writes a row for longer
 than `[llm] total_timeout`, so a sweep (at start, then every `[llm] sweep_interval` seconds,
@@ -42,6 +44,7 @@ def client_gone(request: web.BaseRequest) -> bool:
 class OpenStreams:
     def __init__(self) -> None:
         self._open: dict[LlmStream, web.BaseRequest] = {}
+        self._closing = False
 
     def __len__(self) -> int:
         return len(self._open)
@@ -49,6 +52,8 @@ class OpenStreams:
     @contextlib.contextmanager
     def track(self, request: web.BaseRequest, stream: LlmStream) -> Iterator[None]:
         self._open[stream] = request
+        if self._closing:  # the service is shutting down: this stream must not start
+            stream.abort(SHUTDOWN)
         try:
             yield
         finally:
@@ -60,6 +65,8 @@ class OpenStreams:
                 stream.abort(CLIENT_GONE)
 
     def abort_all(self) -> None:
+        """Shutdown: abort every open stream, and every stream registered from now on."""
+        self._closing = True
         for stream in list(self._open):
             stream.abort(SHUTDOWN)
 
