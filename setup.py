@@ -26,6 +26,7 @@ setup(
             "pytest-aiohttp>=1.0",
             "aiosmtpd>=1.4",
             "schemathesis>=4.0",
+            "tomli-w>=1.0",
         ],
     },
     entry_points={"console_scripts": ["cip = cip.cli:main"]},

@@ -25,7 +25,7 @@ from cip.app import create_app
 from cip.config import Config, build_config
 from cip.store import tenants
 
-pytest_plugins = ["cabinet_data", "fake_llm", "smtp_server"]
+pytest_plugins = ["cabinet_data", "fake_llm", "smtp_server", "process_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-" + "x" * 59
