@@ -27,6 +27,7 @@ setup(
             "aiosmtpd>=1.4",
             "schemathesis>=4.0",
             "playwright>=1.45",
+            "tomli-w>=1.0",
         ],
     },
     entry_points={"console_scripts": ["cip = cip.cli:main"]},

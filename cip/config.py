@@ -84,6 +84,10 @@ class LlmConfig(Section):
     total_timeout: float = Field(600.0, gt=0)
     history_budget_chars: int = Field(24_000, ge=0)
     heartbeat_interval: float = Field(15.0, gt=0, le=15)
+    # The sweep of replies left `streaming` by a dead process: how often it runs, and how far
+    # past total_timeout a row must be (a finishing stream's closing write may lag a little).
+    sweep_interval: float = Field(60.0, gt=0)
+    sweep_grace: float = Field(60.0, ge=0)
 
     @field_validator("api_url")
     @classmethod

@@ -110,6 +110,8 @@ LLM_TIMEOUT = "The AI service did not answer in time. Please try again later."
 LLM_DROPPED = "The connection to the AI service was lost before the answer was complete."
 LLM_BAD_RESPONSE = "The AI service sent an answer that could not be read."
 LLM_REPORTED_ERROR = "The AI service reported an error while answering."
+REPLY_NOT_SAVED = ("The answer could not be saved: the database is temporarily unavailable. "
+                   "Please send your message again shortly.")
 SERVICE_RESTARTING = "The service is restarting. Please send your message again."
 PROMPT_MISSING = "The assistant's instructions are missing on the server."
 

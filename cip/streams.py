@@ -4,11 +4,14 @@ aiohttp does not cancel a handler whose client went away, and a stream waiting o
 LLM writes nothing that could fail. So one watcher looks at every open stream's client
 connection a few times a second and aborts the stream of a gone client: its upstream request
 is closed at once and the handler saves the text so far as `interrupted`. At shutdown every
-stream is aborted the same way, so SIGTERM ends streams quickly and saves them.
+stream is aborted the same way, so SIGTERM ends streams quickly and saves them; a stream that only
+gets its upstream answer after that (its handler was still waiting for the LLM's headers) is
+aborted as soon as it is registered.
 
 A process that dies leaves its replies `streaming`. No live stream writes a row for longer
-than `[llm] total_timeout`, so a sweep (at start, then every minute, on every instance; the
-statement is idempotent) marks older `streaming` rows `interrupted`. Several instances may
+than `[llm] total_timeout`, so a sweep (at start, then every `[llm] sweep_interval` seconds,
+on every instance; the statement is idempotent) marks `streaming` rows older than
+`total_timeout + sweep_grace` `interrupted`. Several instances may
 sweep at once: each only touches rows that no live process can still own.
 """
 
@@ -31,8 +34,6 @@ log = logging.getLogger(__name__)
 CLIENT_GONE = "client_gone"
 SHUTDOWN = "shutdown"
 CLIENT_CHECK_INTERVAL = 0.25
-SWEEP_INTERVAL = 60.0
-SWEEP_GRACE = 60.0  # beyond total_timeout: a finishing stream's last write may lag a little
 
 
 def client_gone(request: web.BaseRequest) -> bool:
@@ -43,6 +44,7 @@ def client_gone(request: web.BaseRequest) -> bool:
 class OpenStreams:
     def __init__(self) -> None:
         self._open: dict[LlmStream, web.BaseRequest] = {}
+        self._closing = False
 
     def __len__(self) -> int:
         return len(self._open)
@@ -50,6 +52,8 @@ class OpenStreams:
     @contextlib.contextmanager
     def track(self, request: web.BaseRequest, stream: LlmStream) -> Iterator[None]:
         self._open[stream] = request
+        if self._closing:  # the service is shutting down: this stream must not start
+            stream.abort(SHUTDOWN)
         try:
             yield
         finally:
@@ -61,6 +65,8 @@ class OpenStreams:
                 stream.abort(CLIENT_GONE)
 
     def abort_all(self) -> None:
+        """Shutdown: abort every open stream, and every stream registered from now on."""
+        self._closing = True
         for stream in list(self._open):
             stream.abort(SHUTDOWN)
 
@@ -81,9 +87,9 @@ async def sweep_once(pool: asyncpg.Pool, older_than: float) -> None:
         log.info("marked %d stale streaming replies as interrupted", swept)
 
 
-async def _sweep_forever(pool: asyncpg.Pool, older_than: float) -> None:
+async def _sweep_forever(pool: asyncpg.Pool, older_than: float, interval: float) -> None:
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL)
+        await asyncio.sleep(interval)
         await sweep_once(pool, older_than)
 
 
@@ -95,10 +101,11 @@ def streams_context(config: Config) -> Callable[[web.Application], AsyncIterator
 
         streams = OpenStreams()
         app[keys.STREAMS] = streams
-        older_than = config.llm.total_timeout + SWEEP_GRACE
+        older_than = config.llm.total_timeout + config.llm.sweep_grace
         await sweep_once(app[keys.POOL], older_than)
         tasks = [asyncio.create_task(_watch_clients(streams)),
-                 asyncio.create_task(_sweep_forever(app[keys.POOL], older_than))]
+                 asyncio.create_task(_sweep_forever(app[keys.POOL], older_than,
+                                                   config.llm.sweep_interval))]
         yield
         streams.abort_all()
         for task in tasks:

@@ -3,7 +3,6 @@ stream and of the rows it leaves (a pytest plugin: its fixtures serve every test
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ from cip.config import Config
 from cip.store.tenants import TenantRow
 from conftest import ROOT
 from fake_llm import FakeLlm
+from sse_events import parse_sse
 
 DEFAULT_PROMPT = (ROOT / "prompts/system_prompt.txt").read_text(encoding="utf-8").strip()
 API_KEY = "sk-test-key"
@@ -60,30 +60,6 @@ async def chat_client(start_client: Callable[..., Awaitable[TestClient]]) -> Tes
 
 def guest() -> str:
     return f"guest-{uuid.uuid4().hex}"
-
-
-def parse_sse(raw: str) -> list[tuple[str, Any]]:
-    """The stream as (event, data) pairs in order; a `: ping` comment is ("ping", None)."""
-    events: list[tuple[str, Any]] = []
-    for block in raw.split("\n\n"):
-        if not block:
-            continue
-        if block == ": ping":
-            events.append(("ping", None))
-            continue
-        name, data = "message", None
-        for line in block.split("\n"):
-            field, _, value = line.partition(": ")
-            if field == "event":
-                name = value
-            elif field == "data":
-                data = value if value == "[DONE]" else json.loads(value)
-        events.append((name, data))
-    return events
-
-
-def without_pings(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    return [event for event in events if event[0] != "ping"]
 
 
 async def post_chat(client: TestClient, tenant: TenantRow, **body: Any) -> Any:

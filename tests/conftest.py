@@ -25,7 +25,8 @@ from cip.app import create_app
 from cip.config import Config, build_config
 from cip.store import tenants
 
-pytest_plugins = ["cabinet_data", "fake_llm", "chat_client", "smtp_server", "browser_harness"]
+pytest_plugins = ["cabinet_data", "fake_llm", "chat_client", "smtp_server", "browser_harness",
+                  "process_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-" + "x" * 59

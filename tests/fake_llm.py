@@ -4,7 +4,8 @@ protocol, with switchable behaviours and a configurable token schedule.
 A test (or a benchmark) sets `fake.script` before its request: the deltas and their timing
 (`response_delay` before the headers, `first_token_delay` before the first delta, `gap`
 between deltas), and what happens after the deltas (`finish`, `stall`, `drop`,
-`malformed`). The wire can carry keep-alive comments, CRLF line ends, `data:` without the
+`malformed`). A test that must act at a precise moment holds the answer on an event: before
+the response headers (`hold_headers`) or after the deltas, before the ending (`hold_ending`). The wire can carry keep-alive comments, CRLF line ends, `data:` without the
 space, and be written in pieces of a few bytes (splitting lines and UTF-8 characters across
 reads). Every request is recorded (headers, JSON, the client's port) so tests can assert what
 was sent upstream; `disconnected` is set when a client closes its connection mid-answer.
@@ -41,6 +42,8 @@ class Script:
     crlf: bool = False
     compact: bool = False  # "data:" without the space
     piece_bytes: int = 0  # > 0: write the stream in pieces of this many bytes
+    hold_headers: asyncio.Event | None = None  # set by the test to let the headers go out
+    hold_ending: asyncio.Event | None = None  # set by the test to let the ending go out
 
 
 @dataclass
@@ -95,6 +98,8 @@ class FakeLlm:
         self.requests.append(Received(headers=dict(request.headers), json=await request.json(),
                                       client_port=peer[1] if peer else 0))
         try:
+            if script.hold_headers is not None:
+                await script.hold_headers.wait()
             await asyncio.sleep(script.response_delay)
             if script.status != 200:
                 return web.json_response(
@@ -118,6 +123,8 @@ class FakeLlm:
                 await asyncio.sleep(script.gap)
             await self._send(response, script, *self._events([*events, chunk({"content": text})]))
             events = []
+        if script.hold_ending is not None:
+            await script.hold_ending.wait()
         if script.after == "stall":
             await asyncio.sleep(3600)
         if script.after == "drop":

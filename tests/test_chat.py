@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient
 
 from cip.app import create_app
 from cip.store.tenants import TenantRow
-from chat_client import (API_KEY, DEFAULT_PROMPT, chat_ok, dialogs_of, guest, messages_of,
-                         parse_sse, post_chat, without_pings)
+from chat_client import API_KEY, DEFAULT_PROMPT, chat_ok, dialogs_of, guest, messages_of, post_chat
 from fake_llm import USAGE, FakeLlm, Script
+from sse_events import parse_sse, without_pings
 
 async def test_answer_streams_and_is_stored(chat_client, fake_llm, new_tenant, pool) -> None:
     tenant = await new_tenant()

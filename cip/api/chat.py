@@ -3,7 +3,9 @@
 The question is committed before the LLM is called, in the same statement that checks the
 dialog and places the reply's `streaming` row. The stream then borrows no database connection
 until its single closing write, which happens before the final event reaches the client (so a
-client that reloads the dialog after `done` finds the answer stored).
+client that reloads the dialog after `done` finds the answer stored). When that write fails
+(the database went away mid-stream) a finished answer ends with an `error` event instead of
+`done`.
 """
 
 from __future__ import annotations
@@ -108,7 +110,10 @@ async def relay(request: web.Request, stream: LlmStream, tenant_id: UUID,
             raise
         finally:
             stream.close()
-    await _store(request, stream, tenant_id, turn, status)
+    if not await _store(request, stream, tenant_id, turn, status) and status == "complete":
+        # The client must not be told `done` for an answer it will not find again; the row
+        # stays `streaming` and is reported `interrupted` once total_timeout has passed.
+        ending = _error_event(errors.REPLY_NOT_SAVED, "database_unavailable")
     if ending:
         with contextlib.suppress(ConnectionError):
             await response.write(ending)
@@ -116,7 +121,8 @@ async def relay(request: web.Request, stream: LlmStream, tenant_id: UUID,
 
 
 async def _store(request: web.Request, stream: LlmStream, tenant_id: UUID, turn: TurnRow,
-                 status: ReplyStatus) -> None:
+                 status: ReplyStatus) -> bool:
+    """The closing write; False when it failed (the database is gone)."""
     assert turn.message_id is not None
     try:
         await messages.finish_reply(
@@ -124,8 +130,10 @@ async def _store(request: web.Request, stream: LlmStream, tenant_id: UUID, turn:
             content=stream.text, status=status, finish_reason=stream.finish_reason,
             usage=stream.usage,
         )
-    except Exception:  # the client still gets its ending; the sweep reports the row later
+    except Exception:  # the row stays `streaming`; the sweep reports it later
         log.exception("could not store reply %s", turn.message_id)
+        return False
+    return True
 
 
 async def _pump(request: web.Request, response: web.StreamResponse, stream: LlmStream,
