@@ -95,16 +95,34 @@ async def init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+class BoundedPool(asyncpg.Pool):
+    """A pool whose every acquire (its own `fetch`/`execute` helpers included) waits at most
+    `acquire_timeout`: when every connection is busy or PostgreSQL hangs, a request fails fast
+    with `asyncio.TimeoutError` (answered 503) instead of queueing without end."""
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(url: str, config: Config) -> asyncpg.Pool:
     settings = config.database
-    return await asyncpg.create_pool(
+    pool = BoundedPool(
         url,
         min_size=min(settings.pool_min_size, settings.pool_max_size),
         max_size=settings.pool_max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
         init=init_connection,
     )
+    pool.acquire_timeout = settings.acquire_timeout
+    return await pool
 
 
 async def is_ready(pool: asyncpg.Pool, timeout: float) -> bool:

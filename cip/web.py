@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -128,6 +129,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(errors.ServiceUnavailable(errors.DATABASE_UNAVAILABLE, code="database_unavailable"))
     except asyncio.CancelledError:
         raise
+    except asyncpg.DataError as exc:  # its text quotes the offending value: user data
+        log.error("unhandled %s in %s %s (value withheld)\n%s", type(exc).__name__,
+                  request.method, request.path, "".join(traceback.format_tb(exc.__traceback__)))
+        return error_response(errors.InternalError())
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(errors.InternalError())

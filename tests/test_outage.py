@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from cip import db
+from cip import db, keys
 from cip.app import create_app
 from cip.store import tenants
 from fake_llm import FakeLlm, Script
@@ -58,8 +58,8 @@ async def call(client: Any, method: str, path: str, **kwargs: Any) -> tuple[int,
         return response.status, await response.json()
 
 
-async def get(client: Any, path: str) -> tuple[int, dict[str, Any]]:
-    return await call(client, "GET", path)
+async def get(client: Any, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    return await call(client, "GET", path, **kwargs)
 
 
 async def test_database_outage_fails_fast_and_recovers(aiohttp_client, make_config,
@@ -182,3 +182,16 @@ async def test_outage_everywhere_and_a_stream_caught_by_it(
     ]
     assert [m["id"] for m in dialog["messages"]][2:4] == [meta["user_message_id"],
                                                           meta["message_id"]]
+
+
+async def test_a_busy_pool_fails_fast_instead_of_queueing(aiohttp_client, make_config,
+                                                          new_tenant) -> None:
+    config = make_config(database={"pool_min_size": 1, "pool_max_size": 1, "acquire_timeout": 0.3})
+    client = await aiohttp_client(create_app(config))
+    tenant = await new_tenant()
+    path = f"/api/v1/tenants/{tenant.id}/me/dialogs"
+    async with client.app[keys.POOL].acquire():  # the only connection is busy
+        status, body = await get(client, path, headers={"X-User-Id": "visitor-1"})
+        assert (status, body["code"]) == (503, "database_unavailable")
+    status, body = await get(client, path, headers={"X-User-Id": "visitor-1"})
+    assert (status, body) == (200, {"total": 0, "items": []})

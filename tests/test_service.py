@@ -8,6 +8,7 @@ import uuid
 
 from aiohttp import web
 
+from cip import keys
 from cip.app import create_app
 
 
@@ -110,3 +111,19 @@ async def test_a_new_tenant_is_found_at_once_after_a_miss(client, pool) -> None:
     response = await client.get(f"/api/v1/tenants/by-slug/{slug}")
     assert response.status == 200
     assert (await response.json())["id"] == str(created.id)
+
+
+async def test_a_database_data_error_is_logged_without_the_value(aiohttp_client, config,
+                                                                 caplog) -> None:
+    async def bad_value(request: web.Request) -> web.Response:
+        await request.app[keys.POOL].fetchval("SELECT $1::integer", request.headers["X-Value"])
+        return web.Response()
+
+    app = create_app(config)
+    app.router.add_get("/bad-value", bad_value)
+    client = await aiohttp_client(app)
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/bad-value", headers={"X-Value": "private words"})
+    assert response.status == 500
+    assert "DataError" in caplog.text and "bad_value" in caplog.text
+    assert "private words" not in caplog.text
