@@ -95,6 +95,13 @@ async def init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """Pool release hook. The service leaves no session state behind (no SET, LISTEN,
+    advisory lock or cursor outside a transaction), so asyncpg's default reset query would
+    cost a round trip on every release and undo nothing; asyncpg still rolls back a
+    transaction left open before it calls this."""
+
+
 async def create_pool(url: str, config: Config) -> asyncpg.Pool:
     settings = config.database
     return await asyncpg.create_pool(
@@ -104,6 +111,7 @@ async def create_pool(url: str, config: Config) -> asyncpg.Pool:
         timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
         init=init_connection,
+        reset=keep_session,
     )
 
 
