@@ -66,7 +66,8 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
     settings = chat.settings_for(config, tenant)
     text = chat.checked_message(body.message, settings.message_max_chars)
     caller = await identity.resolve(request, pool, secret=config.auth.jwt_secret,
-                                    tenant_id=tenant.id, claimed_user_id=body.user_id)
+                                    tenant_id=tenant.id, claimed_user_id=body.user_id,
+                                    known_guests=app[keys.KNOWN_GUESTS])
     # Rate limits are checked here: after validation, before anything is written.
     prompt = app[keys.PROMPTS].for_tenant(tenant.slug, settings.prompt_file)
     turn = await messages.start_turn(

@@ -20,6 +20,7 @@ from processes import Process
 from seed import CABINET_VISITOR, LOGIN_PASSWORD, CabinetTenant
 
 MS = 1000.0
+VISIT_CHATS = 5
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Row:
 
 def sides(cip_url: str, llm_url: str, tenant_id: uuid.UUID, prompt: str) -> tuple[Side, Side]:
     """The fake asked directly (with the body CIP would send it), and CIP's chat route."""
+    run_id = uuid.uuid4()
 
     def upstream_body(n: int) -> bytes:
         return orjson.dumps({"model": "deepseek-chat", "temperature": 0.7, "stream": True,
@@ -40,7 +42,9 @@ def sides(cip_url: str, llm_url: str, tenant_id: uuid.UUID, prompt: str) -> tupl
                                           {"role": "user", "content": f"Question number {n}?"}]})
 
     def cip_body(n: int) -> bytes:
-        return orjson.dumps({"user_id": str(uuid.uuid4()), "message": f"Question number {n}?"})
+        # Guest ids as pages make them (UUIDs); each visitor asks VISIT_CHATS questions.
+        visitor = uuid.uuid5(run_id, str(n // VISIT_CHATS))
+        return orjson.dumps({"user_id": str(visitor), "message": f"Question number {n}?"})
 
     direct = Side("direct", llm_url + "/chat/completions", upstream_body,
                   {"Authorization": "Bearer bench-key", "Content-Type": "application/json"},
@@ -73,9 +77,9 @@ async def time_to_first_token(session: aiohttp.ClientSession, pair: tuple[Side, 
         seen: dict[str, list[Chat]] = {side.name: [] for side in pair}
         if concurrency == 1:
             # One chat at a time, read to its first token and closed: many samples quickly.
-            for side in alternating(single_rounds, pair):
+            for index, side in enumerate(alternating(single_rounds, pair)):
                 seen[side.name].append(await chat_once(
-                    session, side, 0, expected_deltas=DELTAS, first_token_only=True))
+                    session, side, index, expected_deltas=DELTAS, first_token_only=True))
         else:
             # 100 clients each chatting back to back, starts spread over one answer's length.
             for side in alternating(loaded_rounds, pair):
