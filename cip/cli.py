@@ -88,7 +88,7 @@ def serve(config: Config) -> int:
         web.run_app(
             create_app(config), host=config.server.host, port=config.server.port,
             access_log=None, shutdown_timeout=config.server.shutdown_timeout,
-            print=lambda message: log.info("%s", message.strip()), loop=event_loop(),
+            backlog=config.server.backlog, print=lambda message: log.info("%s", message.strip()), loop=event_loop(),
         )
     except PromptMissing as exc:
         print(f"cip: {exc}", file=sys.stderr)
