@@ -122,6 +122,8 @@ async def concurrent_streams(session: aiohttp.ClientSession, pair: tuple[Side, S
         stop.set()
         await sampler
     gaps = {name: [gap for chat in chats for gap in chat.gaps] for name, chats in seen.items()}
+    ttft = {name: [chat.ttft for chat in chats if chat.ttft is not None]
+            for name, chats in seen.items()}
     failures = _errors(seen["cip"])
     stretch = percentile(gaps["cip"], 99) - percentile(gaps["direct"], 99)
     mib = 1024 * 1024
@@ -133,6 +135,9 @@ async def concurrent_streams(session: aiohttp.ClientSession, pair: tuple[Side, S
             f"{_ms(stretch)} ({_ms(percentile(gaps['cip'], 99))} vs "
             f"{_ms(percentile(gaps['direct'], 99))} direct; direct errors "
             f"{len(_errors(seen['direct']))})", stretch <= 0.05 and not failures),
+        Row(f"{streams} concurrent streams: TTFT p50 (all started within 1 s)", "reported",
+            f"{_ms(percentile(ttft['cip'], 50))} vs {_ms(percentile(ttft['direct'], 50))} direct",
+            None),
         Row(f"{streams} concurrent streams: server peak RSS", "reported",
             f"{peak[0] / mib:.0f} MiB (idle {idle / mib:.0f} MiB)", None),
         Row(f"{streams} concurrent streams: memory per open stream", "reported",
