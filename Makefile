@@ -28,8 +28,9 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(PY) -m pytest -m slow
 
+# Benchmarks against `cip serve` in its own process; prints one table (see README "Performance").
 bench: $(VENV)/.installed-test
-	$(PY) -m pytest -m slow
+	$(PY) tests/benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

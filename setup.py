@@ -19,6 +19,7 @@ setup(
         "markdown-it-py>=3.0",
         "orjson>=3.10",
         "email-validator>=2.1",
+        "uvloop>=0.19; sys_platform != 'win32'",
     ],
     extras_require={
         "test": [

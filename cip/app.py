@@ -7,6 +7,7 @@ from aiohttp import web
 from cip import db, keys
 from cip.config import Config
 from cip.housekeeping import housekeeping_context
+from cip.identity import KnownGuests
 from cip.llm import llm_context
 from cip.mailer import mailer_context
 from cip.passwords import hasher_context
@@ -23,6 +24,7 @@ def create_app(config: Config) -> web.Application:
         client_max_size=config.limits.body_max_bytes,
     )
     app[keys.CONFIG] = config
+    app[keys.KNOWN_GUESTS] = KnownGuests()
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(prompts_context(config))
     app.cleanup_ctx.append(db.pool_context(config))

@@ -41,6 +41,7 @@ class ServerConfig(Section):
     mode: Literal["development", "production"] = "development"
     state_dir: Path = Path("var")
     shutdown_timeout: float = Field(10.0, gt=0)
+    backlog: int = Field(1024, ge=1, le=65535)
     tenant_cache_seconds: float = Field(10.0, ge=0)
 
     @field_validator("base_url")

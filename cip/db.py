@@ -106,6 +106,13 @@ class BoundedPool(asyncpg.Pool):
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """Pool release hook. The service leaves no session state behind (no SET, LISTEN,
+    advisory lock or cursor outside a transaction), so asyncpg's default reset query would
+    cost a round trip on every release and undo nothing; asyncpg still rolls back a
+    transaction left open before it calls this."""
+
+
 async def create_pool(url: str, config: Config) -> asyncpg.Pool:
     settings = config.database
     pool = BoundedPool(
@@ -120,6 +127,7 @@ async def create_pool(url: str, config: Config) -> asyncpg.Pool:
         timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
         init=init_connection,
+        reset=keep_session,
     )
     pool.acquire_timeout = settings.acquire_timeout
     return await pool

@@ -82,6 +82,25 @@ async def _account_changed_at(db: asyncpg.Connection | asyncpg.Pool, tenant_id: 
     return row["password_changed_at"] if row else None
 
 
+class KnownGuests:
+    """Guest ids already found not to be account ids, per tenant, so a returning guest costs
+    no lookup. Only that answer is kept, and it cannot go stale: account ids are random UUIDs
+    the database generates, and a guest id never becomes an account's (a login moves the
+    guest's rows to the account's own id). Bounded; the oldest entries are forgotten first."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._size = size
+        self._ids: dict[tuple[UUID, str], None] = {}
+
+    def __contains__(self, key: tuple[UUID, str]) -> bool:
+        return key in self._ids
+
+    def add(self, key: tuple[UUID, str]) -> None:
+        if len(self._ids) >= self._size:
+            del self._ids[next(iter(self._ids))]
+        self._ids[key] = None
+
+
 async def resolve(
     request: web.Request,
     db: asyncpg.Connection | asyncpg.Pool,
@@ -89,6 +108,7 @@ async def resolve(
     secret: str,
     tenant_id: UUID,
     claimed_user_id: str | None,
+    known_guests: KnownGuests | None = None,
 ) -> Identity:
     """Resolve the caller. `claimed_user_id` is the guest id the request names (the
     `X-User-Id` header, or the chat body's `user_id`); an empty one counts as absent."""
@@ -106,8 +126,12 @@ async def resolve(
         raise errors.ValidationFailed(IDENTITY_REQUIRED, code="identity_required")
     if not GUEST_ID.fullmatch(claimed_user_id):
         raise errors.ValidationFailed(BAD_GUEST_ID, code="invalid_user_id")
-    if await is_account_id(db, tenant_id, claimed_user_id):
-        raise errors.Unauthorized(ACCOUNT_NEEDS_TOKEN, code="login_required")
+    key = (tenant_id, claimed_user_id)
+    if known_guests is None or key not in known_guests:
+        if await is_account_id(db, tenant_id, claimed_user_id):
+            raise errors.Unauthorized(ACCOUNT_NEEDS_TOKEN, code="login_required")
+        if known_guests is not None:
+            known_guests.add(key)
     return Identity(user_id=claimed_user_id)
 
 
@@ -120,7 +144,8 @@ async def is_account_id(db: asyncpg.Connection | asyncpg.Pool, tenant_id: UUID, 
 
 
 async def resolve_cabinet(request: web.Request, db: asyncpg.Pool, *, secret: str,
-                          tenant_id: UUID) -> Identity:
+                          tenant_id: UUID, known_guests: KnownGuests | None = None) -> Identity:
     """Cabinet routes: the guest id comes from the `X-User-Id` header."""
     return await resolve(request, db, secret=secret, tenant_id=tenant_id,
-                         claimed_user_id=request.headers.get("X-User-Id"))
+                         claimed_user_id=request.headers.get("X-User-Id"),
+                         known_guests=known_guests)

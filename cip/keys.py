@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from cip.config import Config
+from cip.identity import KnownGuests
 from cip.llm import LlmClient
 from cip.mailer import Mailer
 from cip.passwords import PasswordHasher
@@ -22,3 +23,4 @@ PASSWORDS = web.AppKey("passwords", PasswordHasher)
 LLM = web.AppKey("llm", LlmClient)
 PROMPTS = web.AppKey("prompts", Prompts)
 STREAMS = web.AppKey("streams", OpenStreams)
+KNOWN_GUESTS = web.AppKey("known_guests", KnownGuests)

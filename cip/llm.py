@@ -3,9 +3,9 @@
 
 `LlmClient.open` posts the request and returns once the upstream has answered 200; anything
 before that (unreachable, an error status, no answer in time) is an `LlmFailure` the handler
-turns into a 502. `LlmStream.deltas` then yields the answer's text as it arrives, and `None`
-whenever `heartbeat` seconds pass without text, so the caller can keep its client's connection
-alive. Timeouts, all from `[llm]`: `connect_timeout` for the TCP/TLS connect,
+turns into a 502. `LlmStream.deltas` then yields the answer's text as it arrives, read by read,
+and an empty list whenever `heartbeat` seconds pass without text, so the caller can keep its
+client's connection alive. Timeouts, all from `[llm]`: `connect_timeout` for the TCP/TLS connect,
 `first_token_timeout` from the request until the first data event (response headers included),
 `idle_timeout` between data events after that, `total_timeout` for the whole call. Upstream
 keep-alive comments reset none of them. `abort()` closes the upstream connection at once.
@@ -109,9 +109,10 @@ class LlmStream:
         (aiohttp closes the connection of one that is not)."""
         self._response.release()
 
-    async def deltas(self, heartbeat: float) -> AsyncIterator[str | None]:
-        """The answer's text pieces; `None` when `heartbeat` seconds passed without one.
-        Ends at `[DONE]`, at the end of the body, or quietly after `abort()`."""
+    async def deltas(self, heartbeat: float) -> AsyncIterator[list[str]]:
+        """The answer's text pieces, a list of those that arrived in one read (the caller
+        writes them with one send); an empty list when `heartbeat` seconds passed without
+        any. Ends at `[DONE]`, at the end of the body, or quietly after `abort()`."""
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while True:
@@ -125,7 +126,7 @@ class LlmStream:
                 if loop.time() >= deadline:
                     raise LlmFailure(errors.LLM_TIMEOUT, "llm_timeout") from None
                 quiet_since = loop.time()
-                yield None
+                yield []
                 continue
             except (aiohttp.ClientError, OSError):
                 if self.abort_reason:
@@ -137,15 +138,29 @@ class LlmStream:
                 events = self._decoder.feed(chunk) if chunk else self._decoder.close()
             except sse.LineTooLong:
                 raise LlmFailure(errors.LLM_BAD_RESPONSE, "llm_bad_response") from None
-            for event in events:
-                if event.data.strip() == "[DONE]":
-                    return
-                text = self._take(event)
-                if text:
-                    quiet_since = loop.time()
-                    yield text
-            if not chunk:
+            texts, ended, failure = self._apply(events)
+            if texts:
+                quiet_since = loop.time()
+                yield texts
+            if failure is not None:
+                raise failure
+            if ended or not chunk:
                 return
+
+    def _apply(self, events: list[sse.Event]) -> tuple[list[str], bool, LlmFailure | None]:
+        """The text of events read together, whether the answer ended among them, and the
+        failure that ended it (the text before a failure is still relayed)."""
+        texts: list[str] = []
+        for event in events:
+            if event.data.strip() == "[DONE]":
+                return texts, True, None
+            try:
+                text = self._take(event)
+            except LlmFailure as failure:
+                return texts, True, failure
+            if text:
+                texts.append(text)
+        return texts, False, None
 
     def _take(self, event: sse.Event) -> str:
         """Apply one data event; return its answer text ("" for reasoning, usage, role)."""

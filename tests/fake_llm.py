@@ -67,8 +67,9 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None,
 
 
 class FakeLlm:
-    def __init__(self) -> None:
+    def __init__(self, record: bool = True) -> None:
         self.script = Script()
+        self.record = record  # a long benchmark run keeps no history of its requests
         self.requests: list[Received] = []
         self.disconnected = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -78,13 +79,13 @@ class FakeLlm:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0, backlog: int = 128) -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         # Cancellation tells the fake when a client hung up, even while it is silent.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=backlog)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -95,8 +96,10 @@ class FakeLlm:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         script = self.script
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.requests.append(Received(headers=dict(request.headers), json=await request.json(),
-                                      client_port=peer[1] if peer else 0))
+        body = await request.json()
+        if self.record:
+            self.requests.append(Received(headers=dict(request.headers), json=body,
+                                          client_port=peer[1] if peer else 0))
         try:
             if script.hold_headers is not None:
                 await script.hold_headers.wait()

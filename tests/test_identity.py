@@ -12,7 +12,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from cabinet_data import CabinetData, guest
 from cip import errors
-from cip.identity import Identity, decode_token, resolve
+from cip.identity import Identity, KnownGuests, decode_token, resolve
 
 
 def profile_url(tenant_id: UUID) -> str:
@@ -176,3 +176,29 @@ async def test_resolve_with_a_token_and_the_matching_body_id(pool, new_tenant, d
                              claimed_user_id=claimed) == Identity(str(account_id), account_id)
     with pytest.raises(errors.Forbidden):
         await resolve(request, pool, secret=data.secret, tenant_id=tenant.id, claimed_user_id="bob")
+
+
+async def test_known_guests_skip_the_lookup_but_an_account_id_stays_refused(
+        pool, new_tenant, data: CabinetData) -> None:
+    tenant = await new_tenant()
+    account_id = await data.account(tenant.id)
+    known = KnownGuests()
+    request = make_mocked_request("POST", "/")
+    guest_id = str(uuid4())
+    for _ in range(2):
+        assert await resolve(request, pool, secret=data.secret, tenant_id=tenant.id,
+                             claimed_user_id=guest_id, known_guests=known) == Identity(guest_id)
+        with pytest.raises(errors.Unauthorized) as raised:
+            await resolve(request, pool, secret=data.secret, tenant_id=tenant.id,
+                          claimed_user_id=str(account_id), known_guests=known)
+        assert raised.value.code == "login_required"
+    assert (tenant.id, guest_id) in known
+    assert (tenant.id, str(account_id)) not in known
+
+
+def test_known_guests_forget_the_oldest_first() -> None:
+    tenant_id = uuid4()
+    known = KnownGuests(size=2)
+    for guest_id in ("a", "b", "c"):
+        known.add((tenant_id, guest_id))
+    assert [(tenant_id, name) in known for name in "abc"] == [False, True, True]

@@ -38,7 +38,8 @@ async def visitor(request: web.Request) -> Visitor:
     tenant = await tenant_from_path(request)
     identity = await resolve_cabinet(request, request.app[keys.POOL],
                                      secret=request.app[keys.CONFIG].auth.jwt_secret,
-                                     tenant_id=tenant.id)
+                                     tenant_id=tenant.id,
+                                     known_guests=request.app[keys.KNOWN_GUESTS])
     return Visitor(tenant=tenant, identity=identity)
 
 

@@ -1,0 +1,124 @@
+"""The load generator's primitives: one streamed chat timed as its client sees it, closed-loop
+workers, and percentiles.
+
+A chat is timed from just before its request is sent: the time to its first answer delta,
+then every gap between deltas as they arrive. Both sides of a comparison are read by the same
+code: the fake DeepSeek's chunks directly, or CIP's `data: {"content": ...}` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+
+DONE = b"data: [DONE]"
+
+
+@dataclass(frozen=True)
+class Side:
+    """Where a chat goes and how its answer deltas look on the wire."""
+
+    name: str
+    url: str
+    body: Callable[[int], bytes]  # the request body of the n-th chat
+    headers: dict[str, str]
+    is_delta: Callable[[bytes], bool]
+
+
+def upstream_delta(event: bytes) -> bool:
+    return b'"content": "' in event and b'"content": ""' not in event
+
+
+def cip_delta(event: bytes) -> bool:
+    return event.startswith(b'data: {"content"')
+
+
+@dataclass
+class Chat:
+    ttft: float | None = None
+    gaps: list[float] = field(default_factory=list)
+    deltas: int = 0
+    error: str | None = None
+
+
+async def chat_once(session: aiohttp.ClientSession, side: Side, n: int, *,
+                    expected_deltas: int, first_token_only: bool = False) -> Chat:
+    """One chat, read to its end (or only to its first delta, then closed: the stop button)."""
+    result = Chat()
+    started = time.perf_counter()
+    last = started
+    pending = b""
+    finished = False
+    try:
+        async with session.post(side.url, data=side.body(n), headers=side.headers) as response:
+            if response.status != 200:
+                result.error = f"HTTP {response.status}"
+                return result
+            while True:
+                chunk = await response.content.readany()
+                if not chunk:
+                    break
+                now = time.perf_counter()
+                *events, pending = (pending + chunk).split(b"\n\n")
+                for event in events:
+                    if side.is_delta(event):
+                        if result.deltas:
+                            result.gaps.append(now - last)
+                        else:
+                            result.ttft = now - started
+                        result.deltas += 1
+                        last = now
+                    elif event == DONE:
+                        finished = True
+                if first_token_only and result.deltas:
+                    response.close()
+                    return result
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        return result
+    if result.deltas != expected_deltas or not finished:
+        result.error = f"{result.deltas} deltas, finished={finished}"
+    return result
+
+
+async def closed_loop(session: aiohttp.ClientSession, side: Side, *, workers: int,
+                      duration: float, ramp: float, expected_deltas: int,
+                      first_token_only: bool = False, single: bool = False) -> list[Chat]:
+    """`workers` clients, started evenly over `ramp` seconds; each starts a new chat when its
+    last one ends, until `duration` has passed (`single`: one chat each)."""
+    chats: list[Chat] = []
+    counter = iter(range(1 << 62))
+    start = time.perf_counter()
+
+    async def worker(index: int) -> None:
+        await asyncio.sleep(ramp * index / workers)
+        while True:
+            chats.append(await chat_once(session, side, next(counter), expected_deltas=expected_deltas,
+                                         first_token_only=first_token_only))
+            if single or time.perf_counter() - start >= duration:
+                return
+
+    await asyncio.gather(*(worker(index) for index in range(workers)))
+    return chats
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), nearest rank."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def client_session(limit: int = 0) -> aiohttp.ClientSession:
+    """A session with no connection cap and no read timeout of its own (streams are long)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=60),
+        timeout=aiohttp.ClientTimeout(total=120, sock_connect=10),
+    )

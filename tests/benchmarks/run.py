@@ -1,0 +1,182 @@
+"""`make bench`: start the fake DeepSeek and `python -m cip serve` as processes of their own
+on a fresh database, run every benchmark against them, print one table, clean up.
+
+`CIP_BENCH_QUICK=1` runs fewer rounds (a smoke run of the harness, not a measurement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import processes  # noqa: E402
+import seed  # noqa: E402
+import suites  # noqa: E402
+from fake_deepseek import DELTAS  # noqa: E402
+from load import chat_once, client_session  # noqa: E402
+from processes import ROOT, Process  # noqa: E402
+from roundtrips import RoundTripCounter  # noqa: E402
+from suites import Row  # noqa: E402
+
+from cip import db  # noqa: E402
+
+QUICK = os.environ.get("CIP_BENCH_QUICK") == "1"
+STREAMS = 1000
+POOL_SIZE = 20  # a stream holds no connection while it waits on the LLM: 20 serve thousands
+LOGINS = 20
+
+
+def raise_file_limit() -> None:
+    """1,000 streams need about 3,000 sockets across the processes (inherited by children)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+async def wait_ready(url: str, timeout: float = 60.0) -> None:
+    async with client_session() as session:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} never became ready")
+
+
+async def main() -> list[Row]:
+    raise_file_limit()
+    prompt = (ROOT / "prompts/system_prompt.txt").read_text(encoding="utf-8").strip()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="cip-bench-") as tmp, \
+            processes.fresh_database() as database_url:
+        folder = Path(tmp)
+        llm_port, cip_port = processes.free_port(), processes.free_port()
+        llm_url = f"http://127.0.0.1:{llm_port}/v1"
+        cip_url = f"http://127.0.0.1:{cip_port}"
+        config = processes.write_config(folder, port=cip_port, database_url=database_url,
+                                        llm_url=llm_url, pool_max_size=POOL_SIZE)
+        with processes.fake_deepseek(llm_port, folder), \
+                processes.cip_server(config, cip_port, folder) as server:
+            await wait_ready(cip_url)
+            print("seeding…", file=sys.stderr, flush=True)
+            connection = await asyncpg.connect(database_url)
+            try:
+                chat_tenant = await seed.tenant(connection, "bench")
+                emails = await seed.accounts(connection, chat_tenant, LOGINS, processes.BCRYPT_COST)
+                small = await seed.cabinet_tenant(connection, "cabinet-small", 1_000)
+                large = await seed.cabinet_tenant(connection, "cabinet-large", 1_000_000)
+                await seed.analyze(connection)
+            finally:
+                await connection.close()
+            pair = suites.sides(cip_url, llm_url, chat_tenant, prompt)
+            async with client_session() as session:
+                rows += await _run(session, server, pair, cip_url, chat_tenant, emails, small, large)
+            rows.append(await _round_trips(folder, database_url, llm_url, pair, chat_tenant))
+    return rows
+
+
+async def _run(session, server: Process, pair, cip_url: str, chat_tenant: uuid.UUID,  # type: ignore[no-untyped-def]
+               emails: list[str], small, large) -> list[Row]:
+    rows: list[Row] = []
+    step = lambda name: print(f"{name}…", file=sys.stderr, flush=True)  # noqa: E731
+    step("time to first token")
+    rows += await suites.time_to_first_token(session, pair, single_rounds=20 if QUICK else 120,
+                                             loaded_rounds=2 if QUICK else 4)
+    step("concurrent streams")
+    rows += await suites.concurrent_streams(session, pair, server, streams=STREAMS,
+                                            rounds=2 if QUICK else 4)
+    step("cabinet reads")
+    rows += await suites.cabinet_reads(session, cip_url, small, large, rounds=2 if QUICK else 6,
+                                       workers=8, round_seconds=1.0 if QUICK else 2.0)
+    step("isolation")
+    rows += await suites.isolation(session, pair, f"{cip_url}/api/v1/tenants/{chat_tenant}/login",
+                                   emails, streams=100, rounds=2 if QUICK else 4)
+    return rows
+
+
+async def _round_trips(folder: Path, database_url: str, llm_url: str, pair,  # type: ignore[no-untyped-def]
+                       tenant_id: uuid.UUID) -> Row:
+    """A second app, behind the counting proxy, serves chats one batch at a time."""
+    print("round trips…", file=sys.stderr, flush=True)
+    counter = RoundTripCounter(upstream_port=5432)
+    await counter.start()
+    name = database_url.rsplit("/", 1)[1]
+    port = processes.free_port()
+    sub = folder / "roundtrips"
+    sub.mkdir()
+    config = processes.write_config(
+        sub, port=port, llm_url=llm_url, pool_max_size=2,
+        database_url=f"postgresql://postgres@127.0.0.1:{counter.port}/{name}?sslmode=disable")
+    server = Process("cip-roundtrips", [sys.executable, "-m", "cip", "--config", str(config), "serve"],
+                     sub / "cip.log")
+    chats = 40
+    namespace = uuid.uuid4()
+
+    def body(n: int) -> bytes:  # the n-th visitor's question
+        return orjson.dumps({"user_id": str(uuid.uuid5(namespace, str(n))), "message": "Hi?"})
+
+    side = suites.Side("cip", f"http://127.0.0.1:{port}/api/v1/tenants/{tenant_id}/chat", body,
+                       pair[1].headers, pair[1].is_delta)
+    counts: list[int] = []
+    failures: list[str] = []
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, processes.wait_for_port, server, port)
+        async with client_session() as session:
+            await wait_ready(f"http://127.0.0.1:{port}")
+            # Warm-up (statements prepared on both pooled connections), then the same
+            # visitors twice: their first question, and a later one.
+            for first, size in ((-100, 4), (0, chats), (0, chats)):
+                before = counter.count
+                done = await asyncio.gather(*(chat_once(session, side, first + n, expected_deltas=DELTAS)
+                                              for n in range(size)))
+                counts.append(counter.count - before)
+                failures += [chat.error for chat in done if chat.error]
+    finally:
+        server.stop()
+        await counter.stop()
+    return Row("Database round trips per chat request", "reported",
+               f"{counts[1] / chats:.2f} for a visitor's first chat, {counts[2] / chats:.2f} "
+               f"after (counted on the wire over {chats} chats each)"
+               + (f"; {len(failures)} failed" if failures else ""), None if not failures else False)
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| Benchmark | Target | Measured | Result |", "|---|---|---|---|"]
+    for row in rows:
+        verdict = "—" if row.passed is None else "PASS" if row.passed else "FAIL"
+        lines.append(f"| {row.benchmark} | {row.target} | {row.measured} | {verdict} |")
+    return "\n".join(lines)
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        result = runner.run(main())
+    print(table(result))
+    print(f"\n{len(result)} rows in {time.monotonic() - started:.0f} s "
+          f"({os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    sys.exit(1 if any(row.passed is False for row in result) else 0)
