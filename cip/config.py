@@ -57,7 +57,7 @@ class DatabaseConfig(Section):
     pool_min_size: int = Field(1, ge=0, le=100)
     pool_max_size: int = Field(20, ge=1, le=500)
     connect_timeout: float = Field(2.0, gt=0)
-    acquire_timeout: float = Field(2.0, gt=0)
+    acquire_timeout: float = Field(10.0, gt=0)
     command_timeout: float = Field(10.0, gt=0)
     auto_migrate: bool = True
 

@@ -25,6 +25,9 @@ async def test_schema_has_every_table_and_the_demo_tenant(pool: asyncpg.Pool) ->
     assert {"tenant", "account", "account_token", "dialog", "message", "saved_item",
             "user_profile", "rate_counter"} <= tables
     assert await pool.fetchval("SELECT name FROM tenant WHERE slug = 'demo'") == "Demo"
+    # counters are worth nothing after a crash; unlogged, their commits wait for no flush
+    assert await pool.fetchval(
+        "SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_counter'") == "u"
 
 
 async def test_a_row_cannot_reference_another_tenants_dialog(pool: asyncpg.Pool, new_tenant) -> None:

@@ -31,6 +31,6 @@ async def healthz(request: web.Request) -> web.Response:
           responses={200: ReadyOut, 503: "Database unreachable or not migrated"}, tag="operations")
 async def readyz(request: web.Request) -> web.Response:
     config = request.app[keys.CONFIG]
-    if await db.is_ready(request.app[keys.POOL], timeout=config.database.acquire_timeout):
+    if await db.is_ready(request.app[keys.POOL], timeout=config.database.connect_timeout):
         return json_response(ReadyOut(status="ok", database="ok"))
     return json_response(ReadyOut(status="unavailable", database="unavailable"), status=503)
