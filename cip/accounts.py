@@ -1,8 +1,9 @@
 """Account rules (SPEC §6 "Accounts"): registration, confirmation, login, password reset.
 
 No answer tells whether an email has an account: registration, resend and forgot answer the
-same and do the same work either way (a taken email gets a different mail, not a different
-response). Mails are queued only after the transaction that made their token commits.
+same either way (a taken email gets a different mail, not a different response), and
+registration hashes the password either way. Resend and forgot write a token only for an
+existing account, a difference of one small insert. Mails are queued only after the transaction that made their token commits.
 Throttling: failed logins per email and per client IP; register / resend / forgot per IP
 (429) and mails per address (silently none past the limit, so the limit says nothing either).
 """
@@ -148,7 +149,13 @@ async def confirm_email(services: Services, tenant: TenantRow, token: str) -> No
         raise errors.ValidationFailed(BAD_CONFIRM_TOKEN, code="invalid_confirmation_token") from None
 
 
-async def reset_password(services: Services, tenant: TenantRow, token: str, password: str) -> None:
+async def reset_password(services: Services, tenant: TenantRow, token: str, password: str,
+                         ip: str) -> None:
+    # Counted per address, and the token checked, before bcrypt: a stream of guessed tokens
+    # must not occupy the hashing threads that logins share.
+    await _per_ip(services, tenant, "reset", ip)
+    if not await accounts.token_is_live(services.pool, tenant.id, token, "reset_password"):
+        raise errors.ValidationFailed(BAD_RESET_TOKEN, code="invalid_reset_token")
     password_hash = await services.passwords.hash(password)
     try:
         await accounts.spend_token(services.pool, tenant.id, token, "reset_password", password_hash)
@@ -162,16 +169,18 @@ async def login(services: Services, tenant: TenantRow, email: str, password: str
     failure_limits = {f"login:email:{tenant.id}:{rate_limits.key(email)}": auth.login_failures_per_email,
                       f"login:ip:{tenant.id}:{ip}": auth.login_failures_per_ip}
     window = auth.login_failure_window_seconds
-    rate_limits.refuse(await rate_limits.peek(services.pool, list(failure_limits), window),
-                       failure_limits, counted=False, detail=TOO_MANY_FAILURES)
+    # Every attempt is counted before the password is checked, and a success takes its hit
+    # back: a burst of parallel guesses cannot all slip in before the first failure counts.
+    rate_limits.refuse(await rate_limits.hit(services.pool, list(failure_limits), window),
+                       failure_limits, counted=True, detail=TOO_MANY_FAILURES)
     try:
         account: accounts.CredentialsRow | None = await accounts.by_email(services.pool, tenant.id, email)
     except errors.NotFound:
         account = None
     if not await services.passwords.verify(password, account.password_hash if account else None):
-        await rate_limits.hit(services.pool, list(failure_limits), window)
         raise errors.Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
     assert account is not None
+    await rate_limits.forgive(services.pool, list(failure_limits), window)
     if not account.confirmed:
         raise errors.Forbidden(EMAIL_NOT_CONFIRMED, code="email_not_confirmed")
     if guest_user_id is not None:

@@ -296,6 +296,10 @@ def _development_secret(state_dir: Path) -> str:
         return existing
     state_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
+    fresh = path.with_suffix(".new")
+    fresh.unlink(missing_ok=True)
+    # Created private (never readable by others, not even for a moment), then moved in place.
+    with os.fdopen(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(secret)
+    os.replace(fresh, path)
     return secret

@@ -50,7 +50,7 @@ class Endpoint:
     responses: dict[int, Body]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    identity: bool = False
+    identity: bool | Literal["body"] = False
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -60,10 +60,12 @@ def endpoint(
     responses: dict[int, Body],
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
-    identity: bool = False,
+    identity: bool | Literal["body"] = False,
     tag: str | None = None,
 ) -> Callable[[F], F]:
-    """Declare a handler's contract; the document is built from these declarations."""
+    """Declare a handler's contract; the document is built from these declarations.
+    `identity`: True for a guest id in `X-User-Id` or a Bearer token; "body" when the guest
+    id travels in the body instead (chat)."""
 
     def mark(handler: F) -> F:
         handler.__endpoint__ = Endpoint(  # type: ignore[attr-defined]
@@ -122,7 +124,7 @@ def _operation(path: str, spec: Endpoint, refs: Refs) -> dict[str, Any]:
             {"name": name, "in": "query", "required": name in required, "schema": prop}
             for name, prop in schema.get("properties", {}).items()
         ]
-    if spec.identity:
+    if spec.identity is True:
         parameters += IDENTITY_PARAMETERS
     operation: dict[str, Any] = {"summary": spec.summary, "parameters": parameters}
     if spec.tags:
@@ -141,7 +143,7 @@ def _operation(path: str, spec: Endpoint, refs: Refs) -> dict[str, Any]:
 
 def _response(status: int, model: Body | str, refs: Refs) -> dict[str, Any]:
     description = STATUS_TEXT.get(status, "Response")
-    if status >= 400:
+    if status >= 400 and not isinstance(model, type):
         return {"description": model if isinstance(model, str) else description,
                 "content": {"application/json": {"schema": refs[(ErrorOut, "serialization")]}}}
     if model is None:

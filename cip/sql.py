@@ -1,7 +1,7 @@
 """Loads the named statements of `sql/*.sql`.
 
 Each file holds blocks headed `-- name: <statement>`; `queries("tenants")` returns them as a
-mapping from name to SQL text. The typed functions of the query layer (`cip/*_db.py`) are the
+mapping from name to SQL text. The typed functions of the query layer (`cip/store/`) are the
 only callers: handlers never see SQL.
 """
 

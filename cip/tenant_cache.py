@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from cip.config import SLUG_PATTERN
 from cip.store import tenants
 from cip.store.tenants import TenantRow
 
@@ -36,6 +37,8 @@ class TenantCache:
         return self._remember(await tenants.by_id(self._pool, tenant_id))
 
     async def by_slug(self, slug: str) -> TenantRow:
+        if not SLUG_PATTERN.match(slug):  # never a tenant; and a NUL must not reach SQL
+            raise tenants.tenant_not_found()
         cached = self._by_slug.get(slug)
         if cached and cached[0] > time.monotonic():
             return cached[1]

@@ -67,18 +67,22 @@ async def parse_json(request: web.Request, model: type[T]) -> T:
     return validate(model, data)
 
 
-def nul_location(value: Any, path: tuple[str, ...] = ()) -> list[str] | None:
+def nul_location(value: Any) -> list[str] | None:
     """Where U+0000 hides in a JSON value: PostgreSQL text cannot hold it, so it is refused
-    at the door."""
-    if isinstance(value, str):
-        return list(path) if "\x00" in value else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return [*path, key]
-        found = nul_location(item, (*path, str(key)))
-        if found is not None:
-            return found
+    at the door. Iterative, so no nesting depth the JSON parser accepts can exhaust the stack."""
+    pending: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return list(path)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    return [*path, key]
+                pending.append(((*path, key), child))
+        elif isinstance(item, list):
+            pending.extend(((*path, str(index)), child) for index, child in enumerate(item))
     return None
 
 

@@ -25,6 +25,14 @@ INSERT INTO account_token (tenant_id, token_hash, account_id, purpose, expires_a
 VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
 RETURNING expires_at;
 
+-- name: token_is_live
+-- Whether a token ($3: its purpose) can still be spent; checked before costly work.
+SELECT EXISTS (
+    SELECT 1 FROM account_token
+    WHERE tenant_id = $1 AND token_hash = $2 AND purpose = $3
+      AND used_at IS NULL AND expires_at > now()
+);
+
 -- name: spend_token
 -- Spend a token ($3: its purpose) once, before it expires, and act on its account in the same
 -- statement: either token proves the mail reached its owner, so the email is confirmed; a reset

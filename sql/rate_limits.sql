@@ -25,3 +25,10 @@ WHERE counter.bucket = ANY($1::text[]) AND counter.window_start = window_start.a
 -- Drop windows that ended long ago.
 DELETE FROM rate_counter
 WHERE window_start < now() - make_interval(secs => $1);
+
+-- name: forgive
+-- Take back one hit from each bucket's current window (an attempt that turned out fine).
+UPDATE rate_counter
+SET hits = hits - 1
+WHERE bucket = ANY($1::text[]) AND hits > 0
+  AND window_start = to_timestamp(floor(extract(epoch FROM now()) / $2) * $2);

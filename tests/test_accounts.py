@@ -431,6 +431,40 @@ async def test_failed_logins_are_throttled_per_email(make_client: ClientFactory,
     assert (await login(client, tenant, "ghost@example.com")).status == 429
 
 
+async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
+        make_client: ClientFactory, smtp_server: SmtpServer, new_tenant: Any) -> None:
+    client = await make_client(auth={"login_failures_per_email": 3, "bcrypt_cost": 8})
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "pia@example.com")
+    guesses = await asyncio.gather(*(login(client, tenant, "pia@example.com", f"guess-{n:04d}")
+                                     for n in range(12)))
+    assert sorted(r.status for r in guesses) == [401] * 3 + [429] * 9
+
+
+async def test_successful_logins_do_not_use_up_the_limit(make_client: ClientFactory,
+                                                         smtp_server: SmtpServer,
+                                                         new_tenant: Any) -> None:
+    client = await make_client(auth={"login_failures_per_email": 2})
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "ruth@example.com")
+    for _ in range(5):
+        assert (await login(client, tenant, "ruth@example.com")).status == 200
+    assert (await login(client, tenant, "ruth@example.com", "wrong password")).status == 401
+
+
+async def test_password_reset_is_limited_per_address_and_checks_the_token_first(
+        make_client: ClientFactory, new_tenant: Any) -> None:
+    client = await make_client(limits={"register_per_ip_per_hour": 2})
+    tenant = await new_tenant()
+    for _ in range(2):
+        guessed = await post(client, tenant, "password/reset",
+                             {"token": "guessed-token-value", "password": PASSWORD})
+        assert (guessed.status, (await guessed.json())["code"]) == (400, "invalid_reset_token")
+    blocked = await post(client, tenant, "password/reset",
+                         {"token": "guessed-token-value", "password": PASSWORD})
+    assert blocked.status == 429 and "Retry-After" in blocked.headers
+
+
 async def test_failed_logins_are_throttled_per_ip(make_client: ClientFactory, new_tenant: Any) -> None:
     client = await make_client(auth={"login_failures_per_ip": 4})
     tenant = await new_tenant()
@@ -465,7 +499,9 @@ async def test_register_resend_and_forgot_are_limited(make_client: ClientFactory
 async def test_bcrypt_does_not_block_the_event_loop(make_client: ClientFactory, smtp_server: SmtpServer,
                                                     new_tenant: Any) -> None:
     cost = 12
-    client = await make_client(auth={"bcrypt_cost": cost})
+    # Attempts in flight count against the per-address limits: this storm stays under them.
+    client = await make_client(auth={"bcrypt_cost": cost, "login_failures_per_email": 50,
+                                     "login_failures_per_ip": 50})
     tenant = await new_tenant()
     await register_and_confirm(client, smtp_server, tenant, "quinn@example.com")
 

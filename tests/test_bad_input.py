@@ -123,3 +123,19 @@ async def test_oversized_headers_are_refused_without_a_500(chat_client, new_tena
                                            headers={"X-User-Id": "g" * 65})
     assert guest_too_long.status == 400
     assert (await guest_too_long.json())["code"] == "invalid_user_id"
+
+
+async def test_deeply_nested_json_is_400_not_500(chat_client, new_tenant) -> None:
+    tenant = await new_tenant()
+    for depth in (900, 1023, 5000):
+        body = b'{"message": ' + b"[" * depth + b"]" * depth + b"}"
+        status, answer = await send(chat_client, "POST", f"/api/v1/tenants/{tenant.id}/chat", body)
+        assert status == 400, (depth, answer)
+
+
+@pytest.mark.parametrize("slug", ["%00", "a%00b", "Not_A_Slug", "x" * 64])
+async def test_impossible_slugs_are_404(chat_client, slug: str) -> None:
+    for path in (f"/api/v1/tenants/by-slug/{slug}", f"/api/v1/tenants/by-slug/{slug}/confirm?token=t"):
+        response = await chat_client.get(path)
+        assert response.status == 404, path
+        assert (await response.json())["code"] == "tenant_not_found"

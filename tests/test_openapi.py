@@ -25,3 +25,16 @@ async def test_document_covers_every_api_route(client) -> None:
     assert schema_name == "#/components/schemas/TenantOut"
     assert set(document["components"]["schemas"]["TenantOut"]["properties"]) == {
         "id", "slug", "name", "welcome_message", "locale"}
+
+
+async def test_chat_is_documented_as_it_behaves(client) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    chat = document["paths"]["/api/v1/tenants/{tenant_id}/chat"]["post"]
+    assert [p["name"] for p in chat["parameters"]] == ["tenant_id"]  # the guest id is in the body
+    assert "user_id" in document["components"]["schemas"]["ChatIn"]["properties"]
+    for status in ("502", "503"):
+        schema = chat["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ChatFailureOut"}
+    assert {"dialog_id", "user_message_id"} <= set(
+        document["components"]["schemas"]["ChatFailureOut"]["properties"])
+    assert "text/event-stream" in chat["responses"]["200"]["content"]

@@ -65,7 +65,7 @@ class TokenQuery(BaseModel):
     token: Token
 
 
-class MessageOut(BaseModel):
+class NoticeOut(BaseModel):
     message: str
 
 
@@ -88,11 +88,11 @@ def client_ip(request: web.Request) -> str:
 
 
 def _message(text: str, status: int = 200) -> web.Response:
-    return json_response(MessageOut(message=text), status=status)
+    return json_response(NoticeOut(message=text), status=status)
 
 
 @endpoint("Register with email and password; the same 202 whether or not the email is taken",
-          body=RegisterIn, tag=TAG, responses={202: MessageOut, **MAIL_ERRORS})
+          body=RegisterIn, tag=TAG, responses={202: NoticeOut, **MAIL_ERRORS})
 async def register(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, RegisterIn)
@@ -108,7 +108,7 @@ async def _confirm(request: web.Request, tenant: TenantRow) -> web.Response:
 
 
 @endpoint("Confirm an email with the token from the mail (tenant by slug)", query=TokenQuery,
-          tag=TAG, responses={200: MessageOut, 400: "Unknown, used or expired token",
+          tag=TAG, responses={200: NoticeOut, 400: "Unknown, used or expired token",
                               404: "Unknown slug"})
 async def confirm_by_slug(request: web.Request) -> web.Response:
     tenant = await request.app[keys.TENANTS].by_slug(request.match_info["slug"])
@@ -116,13 +116,13 @@ async def confirm_by_slug(request: web.Request) -> web.Response:
 
 
 @endpoint("Confirm an email with the token from the mail", query=TokenQuery, tag=TAG,
-          responses={200: MessageOut, 400: "Unknown, used or expired token", 404: "Unknown tenant"})
+          responses={200: NoticeOut, 400: "Unknown, used or expired token", 404: "Unknown tenant"})
 async def confirm_by_id(request: web.Request) -> web.Response:
     return await _confirm(request, await tenant_from_path(request))
 
 
 @endpoint("Send a new confirmation link (202 whatever the address)", body=EmailIn, tag=TAG,
-          responses={202: MessageOut, **MAIL_ERRORS})
+          responses={202: NoticeOut, **MAIL_ERRORS})
 async def resend_confirmation(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, EmailIn)
@@ -131,7 +131,7 @@ async def resend_confirmation(request: web.Request) -> web.Response:
 
 
 @endpoint("Send a password reset link (202 whatever the address)", body=EmailIn, tag=TAG,
-          responses={202: MessageOut, **MAIL_ERRORS})
+          responses={202: NoticeOut, **MAIL_ERRORS})
 async def forgot_password(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, EmailIn)
@@ -140,11 +140,12 @@ async def forgot_password(request: web.Request) -> web.Response:
 
 
 @endpoint("Set a new password with the token from the reset mail", body=ResetIn, tag=TAG,
-          responses={200: MessageOut, **TENANT_ERRORS})
+          responses={200: NoticeOut, **MAIL_ERRORS})
 async def reset_password(request: web.Request) -> web.Response:
     tenant = await tenant_from_path(request)
     body = await parse_json(request, ResetIn)
-    await accounts.reset_password(Services.of(request.app), tenant, body.token, body.password)
+    await accounts.reset_password(Services.of(request.app), tenant, body.token, body.password,
+                                  client_ip(request))
     return _message(accounts.PASSWORD_CHANGED)
 
 

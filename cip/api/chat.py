@@ -26,7 +26,7 @@ from cip.llm import ChatRequest, LlmFailure, LlmStream
 from cip.store import messages
 from cip.store.messages import ReplyStatus, TurnRow
 from cip.streams import CLIENT_GONE, SHUTDOWN
-from cip.openapi import endpoint
+from cip.openapi import ErrorOut, endpoint
 from cip.web import REQUEST_ID, parse_json
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,14 @@ class ChatIn(BaseModel):
     user_id: str | None = None
     message: str
     dialog_id: UUID | None = None
+
+
+class ChatFailureOut(ErrorOut):
+    """502, and 503 for a missing LLM key: the question was saved before the LLM failed, and
+    these name it. (A 503 for an unreachable database carries neither.)"""
+
+    dialog_id: UUID | None = None
+    user_message_id: UUID | None = None
 
 
 class ChatMetaOut(BaseModel):
@@ -52,13 +60,12 @@ class ChatDoneOut(BaseModel):
 
 
 @endpoint(
-    "Ask; the answer streams back as Server-Sent Events", body=ChatIn, identity=True, tag="chat",
+    "Ask; the answer streams back as Server-Sent Events", body=ChatIn, identity="body", tag="chat",
     responses={
         200: "sse", 400: "Blank or too long message, bad dialog_id or identity",
         401: "Bad token, or an account id used as guest id", 403: "user_id does not match the token",
         404: "Unknown tenant, or a dialog that is not the caller's", 413: "Body too large",
-        429: "Rate limited", 502: "The LLM failed before streaming (the question is saved)",
-        503: "The LLM is not configured (the question is saved)",
+        429: "Rate limited", 502: ChatFailureOut, 503: ChatFailureOut,
     },
 )
 async def post_chat(request: web.Request) -> web.StreamResponse:

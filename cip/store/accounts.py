@@ -66,6 +66,11 @@ async def create_token(db: Executor, tenant_id: UUID, account_id: UUID, purpose:
     return expires_at
 
 
+async def token_is_live(db: Executor, tenant_id: UUID, token: str, purpose: Purpose) -> bool:
+    live: bool = await db.fetchval(Q.token_is_live, tenant_id, token_hash(token), purpose)
+    return live
+
+
 async def spend_token(db: Executor, tenant_id: UUID, token: str, purpose: Purpose,
                       password_hash: str | None = None) -> AccountRow:
     """Spend a token and confirm its account's email; for a reset, set `password_hash` too.

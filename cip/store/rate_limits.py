@@ -64,5 +64,11 @@ async def within(db: Executor, bucket: str, limit: int, window_seconds: int) -> 
     return all(c.hits <= limit for c in await hit(db, [bucket], window_seconds))
 
 
+async def forgive(db: Executor, buckets: Sequence[str], window_seconds: int) -> None:
+    """Take back the hit of an attempt that succeeded (counted first, so bursts cannot race
+    past the limit)."""
+    await db.execute(Q.forgive, list(buckets), window_seconds)
+
+
 async def prune(db: Executor, older_than_seconds: int = KEEP_SECONDS) -> None:
     await db.execute(Q.prune, older_than_seconds)

@@ -29,7 +29,6 @@ from processes import ROOT, Process  # noqa: E402
 from roundtrips import RoundTripCounter  # noqa: E402
 from suites import Row  # noqa: E402
 
-from cip import db  # noqa: E402
 
 QUICK = os.environ.get("CIP_BENCH_QUICK") == "1"
 STREAMS = 1000

@@ -63,21 +63,13 @@ CALLER_ERRORS: dict[int, Body | str] = {
 }
 
 
-def _without_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail at the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 def _blank_is_none(value: str) -> str | None:
     return value or None
 
 
 # Free text is trimmed, bounded after trimming, and stored as NULL when nothing is left.
 NoteText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000),
-                     AfterValidator(_without_nul), AfterValidator(_blank_is_none)]
+                     AfterValidator(_blank_is_none)]
 ProfileText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256),
-                        AfterValidator(_without_nul), AfterValidator(_blank_is_none)]
-ReferenceText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256),
-                          AfterValidator(_without_nul)]
+                        AfterValidator(_blank_is_none)]
+ReferenceText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]

@@ -37,7 +37,7 @@ class DialogListOut(BaseModel):
     items: list[DialogSummaryOut]
 
 
-class MessageOut(BaseModel):
+class DialogMessageOut(BaseModel):
     id: UUID
     role: str
     content: str
@@ -52,11 +52,11 @@ class DialogOut(BaseModel):
     title: str
     created_at: datetime
     updated_at: datetime
-    messages: list[MessageOut]
+    messages: list[DialogMessageOut]
 
     @classmethod
     def of(cls, row: DialogRow) -> DialogOut:
-        messages = [MessageOut(id=message.id, role=message.role, content=message.content,
+        messages = [DialogMessageOut(id=message.id, role=message.role, content=message.content,
                                html=message_html(message.role, message.content),
                                status=message.status, created_at=message.created_at)
                     for message in row.messages]
