@@ -433,3 +433,15 @@ async def test_failures_are_explained_in_the_page_language(live_server, browser:
     await send(page, "Есть кто?")
     await expect(status).to_have_text("Ассистент ещё не настроен на этом сайте. Ваше сообщение сохранено.")
     assert browser.dialogs == []
+
+
+async def test_a_refused_message_is_offered_again(live_server, browser: Browser, fake_llm,
+                                                  new_tenant) -> None:
+    site = await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"})
+    tenant = await new_tenant(locale="en", limits={"message_max_chars": 10})
+    page = await browser.new_page()
+    await page.goto(f"{site.url}/{tenant.slug}/chat")
+    await send(page, "This question is far too long")
+    await expect(page.locator("#chat-status")).not_to_have_text("")
+    await expect(page.get_by_label("Your message")).to_have_value("This question is far too long")
+    assert fake_llm.requests == []

@@ -137,8 +137,9 @@ async function send(message) {
         rememberDialog(null);
         showStatus(status, t('error.dialogGone'));
       }
-      if ([0, 404, 429].includes(error.status)) {
-        // Nothing was saved: offer the text again.
+      if (!userArticle.dataset.messageId && !(error.body && error.body.dialog_id)) {
+        // Nothing was saved (a stored question is named by the stream's `meta`, or by the
+        // body of a 502/503): offer the text again.
         userArticle.querySelector('.message-footer').textContent = t('chat.notSent');
         if (!input.value) input.value = message;
       }
