@@ -45,6 +45,7 @@ class Mailer:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
         self._queue: asyncio.Queue[Mail] = asyncio.Queue()
+        self._in_flight: Mail | None = None  # taken from the queue, perhaps between retries
 
     def enqueue(self, mail: Mail) -> None:
         self._queue.put_nowait(mail)
@@ -53,11 +54,13 @@ class Mailer:
         """The sender loop: one mail at a time, forever (cancelled at shutdown)."""
         while True:
             mail = await self._queue.get()
+            self._in_flight = mail
             try:
                 await self.deliver(mail)
             except Exception:  # one broken mail must not stop the sender
                 log.exception("mail %r could not be sent", mail.subject)
             finally:
+                self._in_flight = None
                 self._queue.task_done()
 
     async def deliver(self, mail: Mail) -> None:
@@ -93,7 +96,7 @@ class Mailer:
         """Wait up to `timeout` seconds for the queue to empty; log what is left."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout)
-        left = []
+        left = [self._in_flight] if self._in_flight is not None else []
         while not self._queue.empty():
             left.append(self._queue.get_nowait())
         if left:

@@ -34,3 +34,20 @@ async def test_shutdown_logs_unsent_mail_without_its_text(caplog: Any) -> None:
         await mailer.drain(0.01)  # no sender running: nothing can leave
     assert "1 mail(s) unsent: 'Confirm' to zoe@example.com" in caplog.text
     assert "secret-link" not in caplog.text
+
+
+async def test_shutdown_logs_the_mail_waiting_between_retries(caplog: Any) -> None:
+    import asyncio
+
+    # Nothing listens on the port: the one mail fails and waits a long backoff.
+    mailer = Mailer(SmtpConfig(host="127.0.0.1", port=free_port(), retries=3, retry_delay=30))
+    mailer.enqueue(Mail(to="ann@example.com", subject="Reset", text="http://secret-link", html=""))
+    sender = asyncio.create_task(mailer.run())
+    with caplog.at_level(logging.WARNING, logger="cip.mailer"):
+        async with asyncio.timeout(10):  # a guard against hanging, not a time limit
+            while "attempt 1 failed" not in caplog.text:
+                await asyncio.sleep(0.01)
+        await mailer.drain(0.05)
+    sender.cancel()
+    assert "1 mail(s) unsent: 'Reset' to ann@example.com" in caplog.text
+    assert "secret-link" not in caplog.text
