@@ -8,7 +8,7 @@ setup(
     packages=find_packages(include=["cip", "cip.*"]),
     install_requires=[
         "aiohttp>=3.10,<4",
-        "asyncpg>=0.29",
+        "asyncpg>=0.30",
         "yoyo-migrations>=9.0",
         "psycopg[binary]>=3.1",
         "pyjwt>=2.8",
