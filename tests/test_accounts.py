@@ -19,6 +19,7 @@ from cip import housekeeping, identity, keys, passwords
 from cip.app import create_app
 from cip.store.tenants import TenantRow
 from cip.web import json_response
+from chat_client import within_one_window
 from smtp_server import Received, SmtpServer, free_port
 
 BASE_URL = "http://cip.test"
@@ -418,6 +419,7 @@ async def test_failed_logins_are_throttled_per_email(make_client: ClientFactory,
     client = await make_client(auth={"login_failures_per_email": 3, "login_failure_window_seconds": 600})
     tenant = await new_tenant()
     await register_and_confirm(client, smtp_server, tenant, "oda@example.com")
+    await within_one_window(600)
     for _ in range(3):
         assert (await login(client, tenant, "oda@example.com", "wrong password")).status == 401
     blocked = await login(client, tenant, "oda@example.com")  # even the right password waits
@@ -436,6 +438,7 @@ async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
     client = await make_client(auth={"login_failures_per_email": 3, "bcrypt_cost": 8})
     tenant = await new_tenant()
     await register_and_confirm(client, smtp_server, tenant, "pia@example.com")
+    await within_one_window(900)
     guesses = await asyncio.gather(*(login(client, tenant, "pia@example.com", f"guess-{n:04d}")
                                      for n in range(12)))
     assert sorted(r.status for r in guesses) == [401] * 3 + [429] * 9
@@ -456,6 +459,7 @@ async def test_password_reset_is_limited_per_address_and_checks_the_token_first(
         make_client: ClientFactory, new_tenant: Any) -> None:
     client = await make_client(limits={"register_per_ip_per_hour": 2})
     tenant = await new_tenant()
+    await within_one_window(3600)
     for _ in range(2):
         guessed = await post(client, tenant, "password/reset",
                              {"token": "guessed-token-value", "password": PASSWORD})
@@ -468,6 +472,7 @@ async def test_password_reset_is_limited_per_address_and_checks_the_token_first(
 async def test_failed_logins_are_throttled_per_ip(make_client: ClientFactory, new_tenant: Any) -> None:
     client = await make_client(auth={"login_failures_per_ip": 4})
     tenant = await new_tenant()
+    await within_one_window(900)
     for n in range(4):
         assert (await login(client, tenant, f"user{n}@example.com")).status == 401
     blocked = await login(client, tenant, "fresh@example.com")
@@ -478,6 +483,7 @@ async def test_register_resend_and_forgot_are_limited(make_client: ClientFactory
                                                       new_tenant: Any) -> None:
     client = await make_client(limits={"register_per_ip_per_hour": 3, "email_per_address_per_hour": 2})
     tenant = await new_tenant()
+    await within_one_window(3600)
     for n in range(3):
         assert (await post(client, tenant, "register",
                            {"email": f"p{n}@example.com", "password": PASSWORD})).status == 202

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from fake_llm import Script
-from chat_client import chat_ok, guest, post_chat
+from chat_client import chat_ok, guest, post_chat, within_one_window
 
 RATE_LIMITED = {"detail": "Too many messages. Please wait a moment before sending another.",
                 "code": "rate_limited"}
@@ -20,6 +20,7 @@ async def test_per_user_limit_is_429_with_retry_after_and_writes_nothing(
     client = await start_client(limits={"chat_per_user_per_minute": 2})
     tenant = await new_tenant()
     user = guest()
+    await within_one_window()
     fake_llm.script = Script(deltas=["ok"])
     for _ in range(2):
         await chat_ok(client, tenant, user_id=user, message="hello")
@@ -39,6 +40,7 @@ async def test_per_ip_limit_covers_every_user_from_that_address(start_client, fa
                                                                 new_tenant) -> None:
     client = await start_client(limits={"chat_per_ip_per_minute": 3})
     tenant = await new_tenant()
+    await within_one_window()
     fake_llm.script = Script(deltas=["ok"])
     for _ in range(3):
         await chat_ok(client, tenant, user_id=guest(), message="hello")
@@ -53,6 +55,7 @@ async def test_tenant_limits_override_the_defaults(start_client, fake_llm, new_t
     strict = await new_tenant(limits={"chat_per_user_per_minute": 1, "message_max_chars": 10})
     user = guest()
     fake_llm.script = Script(deltas=["ok"])
+    await within_one_window()
     too_long = await post_chat(client, strict, user_id=user, message="x" * 11)
     assert too_long.status == 400
     assert (await too_long.json())["code"] == "message_too_long"

@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from browser_harness import PHONE, SCREENSHOTS, Browser, LiveServer
+from chat_client import within_one_window
 from fake_llm import FakeLlm, Script
 from smtp_server import SmtpServer
 
@@ -401,6 +402,7 @@ async def test_failures_are_explained_in_the_page_language(live_server, browser:
     site = await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"},
                              limits={"chat_per_user_per_minute": 2})
     tenant = await new_tenant(locale="ru")
+    await within_one_window(needed=30)  # the third message must meet the same minute's limit
     page = await browser.new_page()
     await page.goto(f"{site.url}/{tenant.slug}/chat")
     status = page.locator("#chat-status")
