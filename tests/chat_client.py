@@ -3,8 +3,6 @@ stream and of the rows it leaves (a pytest plugin: its fixtures serve every test
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -86,12 +84,3 @@ async def dialogs_of(pool: asyncpg.Pool, tenant: TenantRow, user_id: str) -> lis
         "SELECT id, title, created_at, updated_at FROM dialog WHERE tenant_id = $1 AND user_id = $2",
         tenant.id, user_id)
     return [dict(row) for row in rows]
-
-
-async def within_one_window(window: float = 60.0, needed: float = 15.0) -> None:
-    """Fixed-window rate limits start afresh on the window's boundary. A test that counts hits
-    waits, when fewer than `needed` seconds are left, for the next window, so that its hits
-    all land in one window."""
-    left = window - time.time() % window
-    if left < needed:
-        await asyncio.sleep(left + 0.1)

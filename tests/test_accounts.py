@@ -19,7 +19,7 @@ from cip import housekeeping, identity, keys, passwords
 from cip.app import create_app
 from cip.store.tenants import TenantRow
 from cip.web import json_response
-from chat_client import within_one_window
+from rate_windows import within_one_window
 from smtp_server import Received, SmtpServer, free_port
 
 BASE_URL = "http://cip.test"

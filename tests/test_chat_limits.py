@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 from fake_llm import Script
-from chat_client import chat_ok, guest, post_chat, within_one_window
+from chat_client import chat_ok, guest, post_chat
+from rate_windows import within_one_window
 
 RATE_LIMITED = {"detail": "Too many messages. Please wait a moment before sending another.",
                 "code": "rate_limited"}

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from browser_harness import PHONE, SCREENSHOTS, Browser, LiveServer
-from chat_client import within_one_window
+from rate_windows import within_one_window
 from fake_llm import FakeLlm, Script
 from smtp_server import SmtpServer
 
