@@ -1,38 +1,173 @@
-"""The application factory: `create_app(config)` is what `cip serve` runs and tests build."""
+"""The composition root: `create_app(config)` builds the whole service, and is what `cip serve`
+runs and the tests build with their own config.
+
+Resources are plain objects or async context managers; each is opened in a cleanup context
+below, in dependency order (the database before what queries it, the LLM session and the
+stream registry before the chat service), and closed in reverse. Then come the middlewares
+and the route table.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from functools import partial
+
 from aiohttp import web
 
-from cip import db, keys
+from cip import keys
+from cip.accounts.flows import Accounts
+from cip.accounts.identity import Identities
+from cip.accounts.mailer import Mailer
+from cip.accounts.passwords import PasswordHasher
+from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes, tenant_info
+from cip.background import every
+from cip.chat import replies
+from cip.chat.llm import LlmClient
+from cip.chat.prompts import Prompts
+from cip.chat.streams import CLIENT_CHECK_INTERVAL, OpenStreams
+from cip.chat.turn import ChatService
 from cip.config import Config
-from cip.housekeeping import housekeeping_context
-from cip.identity import KnownGuests
-from cip.llm import llm_context
-from cip.mailer import mailer_context
-from cip.passwords import hasher_context
-from cip.prompts import prompts_context
-from cip.routes import setup_routes
-from cip.security import on_response_prepare, preflight_middleware
-from cip.streams import abort_on_shutdown, streams_context
-from cip.web import error_middleware, request_log_middleware
+from cip.db import housekeeping
+from cip.db.pool import open_database
+from cip.http import openapi, pages
+from cip.http.context import tenant_context
+from cip.http.middlewares import cors_preflight, error_envelope, request_log, security_headers
+from cip.limits import Clock, RateLimiter
+from cip.tenancy import TenantCache, sync_config_tenants
+
+API = "/api/v1"
+TENANT = API + "/tenants/{tenant_id}"
+ME = TENANT + "/me"
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
+    """The application; `clock` places rate-limit windows (tests pass one they can set)."""
     app = web.Application(
-        middlewares=[request_log_middleware, error_middleware, preflight_middleware],
+        middlewares=[request_log, error_envelope, cors_preflight, tenant_context],
         client_max_size=config.limits.body_max_bytes,
     )
     app[keys.CONFIG] = config
-    app[keys.KNOWN_GUESTS] = KnownGuests()
-    app.on_response_prepare.append(on_response_prepare)
-    app.cleanup_ctx.append(prompts_context(config))
-    app.cleanup_ctx.append(db.pool_context(config))
-    app.cleanup_ctx.append(llm_context(config))
-    app.cleanup_ctx.append(streams_context(config))
-    app.cleanup_ctx.append(housekeeping_context())
-    app.cleanup_ctx.append(hasher_context(config.auth.bcrypt_cost))
-    app.cleanup_ctx.append(mailer_context(config.smtp))
-    app.on_shutdown.append(abort_on_shutdown)
+    app[keys.CLOCK] = clock or Clock()
+    app.cleanup_ctx.extend([prompts_ctx, database_ctx, llm_ctx, streams_ctx, accounts_ctx])
+    app.on_startup.append(services)
+    app.on_startup.append(openapi.build_on_startup)
+    app.on_shutdown.append(end_streams)
+    app.on_response_prepare.append(security_headers)
+    pages.setup_templates(app)
     setup_routes(app)
     return app
+
+
+async def prompts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """First: the service refuses to start without its default system prompt."""
+    prompts = Prompts(app[keys.CONFIG].prompts)
+    prompts.require_default()
+    app[keys.PROMPTS] = prompts
+    yield
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The database (embedded without a URL, migrated), its pool, the config file's tenants,
+    and what reads through the pool; tidied up every few minutes."""
+    config = app[keys.CONFIG]
+    async with open_database(config) as pool:
+        await sync_config_tenants(pool, config)
+        app[keys.POOL] = pool
+        app[keys.TENANTS] = TenantCache(pool, config)
+        clock = app[keys.CLOCK]
+        app[keys.LIMITER] = RateLimiter(pool, clock)
+
+        async def tidy() -> None:
+            await housekeeping.prune(pool, at=clock.now())
+
+        async with every(housekeeping.INTERVAL_SECONDS, tidy, name="housekeeping"):
+            yield
+
+
+async def llm_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with LlmClient.connect(app[keys.CONFIG].llm) as llm:
+        app[keys.LLM] = llm
+        yield
+
+
+async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The registry of open streams, its watcher of gone clients, and the sweep of replies
+    whose process died (once now, then every `sweep_interval`)."""
+    settings = app[keys.CONFIG].llm
+    pool = app[keys.POOL]
+    streams = app[keys.STREAMS] = OpenStreams()
+    sweep = partial(replies.sweep, pool, older_than=settings.total_timeout + settings.sweep_grace)
+    await sweep()
+    async with (
+        every(CLIENT_CHECK_INTERVAL, streams.abort_gone, name="stream-watcher"),
+        every(settings.sweep_interval, sweep, name="sweep"),
+    ):
+        yield
+        streams.abort_all()
+
+
+async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """bcrypt's threads, and the mail queue with its sender (drained at the end)."""
+    config = app[keys.CONFIG]
+    mailer = app[keys.MAILER] = Mailer(config.smtp)
+    async with PasswordHasher.running(config.auth.bcrypt_cost) as passwords, mailer.sending():
+        app[keys.PASSWORDS] = passwords
+        yield
+
+
+async def services(app: web.Application) -> None:
+    """on_startup, once every resource is open: the services handlers call."""
+    config, pool = app[keys.CONFIG], app[keys.POOL]
+    identities = app[keys.IDENTITIES] = Identities(pool, config.auth.jwt_secret)
+    app[keys.CHAT] = ChatService(
+        pool=pool,
+        llm=app[keys.LLM],
+        prompts=app[keys.PROMPTS],
+        streams=app[keys.STREAMS],
+        limiter=app[keys.LIMITER],
+        settings=config.llm,
+    )
+    app[keys.ACCOUNTS] = Accounts(
+        pool=pool,
+        config=config,
+        mailer=app[keys.MAILER],
+        passwords=app[keys.PASSWORDS],
+        limiter=app[keys.LIMITER],
+        identities=identities,
+    )
+
+
+async def end_streams(app: web.Application) -> None:
+    """on_shutdown (SIGTERM): end every stream now, stored `interrupted`, instead of waiting."""
+    app[keys.STREAMS].abort_all()
+
+
+def setup_routes(app: web.Application) -> None:
+    """Every route of the service. Pages come last: `/{slug}/...` must not shadow the API, the
+    static files or the probes."""
+    add_get, add_post = app.router.add_get, app.router.add_post
+    add_get("/healthz", probes.healthz)
+    add_get("/readyz", probes.readyz)
+    add_get(API + "/openapi.json", openapi.serve_document)
+    add_get(API + "/tenants/by-slug/{slug}", tenant_info.by_slug)
+    add_get(API + "/tenants/by-slug/{slug}/confirm", auth.confirm_by_slug)
+    add_post(TENANT + "/chat", chat_stream.post_chat)
+    add_get(ME + "/dialogs", my_dialogs.list_dialogs)
+    add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
+    add_get(ME + "/saved", my_saved.list_saved)
+    add_post(ME + "/saved", my_saved.save_item)
+    app.router.add_delete(ME + "/saved/{item_id}", my_saved.delete_item)
+    add_get(ME + "/profile", my_profile.get_profile)
+    app.router.add_patch(ME + "/profile", my_profile.patch_profile)
+    add_post(TENANT + "/register", auth.register)
+    add_get(TENANT + "/confirm", auth.confirm_by_id)
+    add_post(TENANT + "/resend-confirmation", auth.resend_confirmation)
+    add_post(TENANT + "/login", auth.login)
+    add_post(TENANT + "/password/forgot", auth.forgot_password)
+    add_post(TENANT + "/password/reset", auth.reset_password)
+
+    app.router.add_static("/static/", pages.STATIC_DIR, name="static")
+    for path, handler in pages.page_routes():
+        add_get(path, handler)
+    add_get("/{slug}", pages.tenant_root)
+    add_get("/{slug}/", pages.tenant_root)

@@ -12,8 +12,9 @@ import os
 import re
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -24,6 +25,7 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # An origin a tenant's pages may be embedded from (CSP frame-ancestors): scheme, host (a
 # leading `*.` allowed), optional port; nothing that could end the header directive.
 ORIGIN_PATTERN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?$")
+Locale = Literal["ru", "en"]  # the languages of the pages and mails
 
 
 class ConfigError(Exception):
@@ -67,7 +69,7 @@ class DatabaseConfig(Section):
         value = value.strip()
         for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://", "postgres://"):
             if value.startswith(prefix):
-                return "postgresql://" + value[len(prefix):]
+                return "postgresql://" + value[len(prefix) :]
         if value and not value.startswith("postgresql://"):
             raise ValueError("must be a postgresql:// URL (or empty for the embedded server)")
         return value
@@ -136,7 +138,8 @@ class LimitsConfig(Section):
 
 
 class TenantConfig(Section):
-    """Per-tenant overrides; synchronised into the tenant table at start."""
+    """Per-tenant overrides; synchronised into the tenant table at start (see `cip.tenancy`
+    for how they are read back)."""
 
     name: str | None = Field(None, min_length=1, max_length=200)
     prompt_file: Path | None = None
@@ -144,7 +147,7 @@ class TenantConfig(Section):
     temperature: float | None = Field(None, ge=0, le=2)
     welcome_message: str | None = Field(None, max_length=2000)
     allowed_origins: list[str] = Field(default_factory=list)
-    locale: Literal["ru", "en"] | None = None
+    locale: Locale | None = None
     limits: LimitsConfig | None = None
 
     @field_validator("allowed_origins")
@@ -179,6 +182,10 @@ class Config(Section):
     @property
     def is_production(self) -> bool:
         return self.server.mode == "production"
+
+    def tenant_settings(self, slug: str) -> dict[str, Any]:
+        """What `[tenants.<slug>]` stores in the tenant's settings: the keys the file sets."""
+        return self.tenants[slug].model_dump(mode="json", exclude_unset=True, exclude={"name"})
 
 
 # Environment variable -> (section, key). Names kept from the original service.
@@ -218,8 +225,10 @@ def build_config(
     raw: dict[str, Any], *, root: Path, environ: Mapping[str, str] | None = None
 ) -> Config:
     """Validate a raw mapping (as read from TOML) into a finished `Config`."""
-    data = {section: dict(values) if isinstance(values, dict) else values
-            for section, values in raw.items()}
+    data = {
+        section: dict(values) if isinstance(values, dict) else values
+        for section, values in raw.items()
+    }
     for variable, (section, key) in ENV_OVERRIDES.items():
         value = (environ or {}).get(variable)
         if value is not None and value != "":
@@ -253,14 +262,17 @@ def _finish(config: Config) -> Config:
 
     tenants = {
         slug: tenant.model_copy(update={"prompt_file": resolve(tenant.prompt_file)})
-        if tenant.prompt_file else tenant
+        if tenant.prompt_file
+        else tenant
         for slug, tenant in config.tenants.items()
     }
     server = config.server.model_copy(update={"state_dir": resolve(config.server.state_dir)})
-    prompts = config.prompts.model_copy(update={
-        "default_file": resolve(config.prompts.default_file),
-        "directory": resolve(config.prompts.directory),
-    })
+    prompts = config.prompts.model_copy(
+        update={
+            "default_file": resolve(config.prompts.default_file),
+            "directory": resolve(config.prompts.directory),
+        }
+    )
     auth = config.auth.model_copy(
         update={"jwt_secret": _checked_secret(config.auth.jwt_secret, config, server.state_dir)}
     )

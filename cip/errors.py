@@ -102,16 +102,20 @@ CHAT_RATE_LIMITED = "Too many messages. Please wait a moment before sending anot
 DATABASE_UNAVAILABLE = "The database is temporarily unavailable. Please try again shortly."
 MESSAGE_BLANK = "The message is empty."
 MESSAGE_TOO_LONG = "The message is too long (at most {limit} characters)."
-LLM_NOT_CONFIGURED = ("The AI assistant is not configured: set llm.api_key in config.toml "
-                      "or the DEEPSEEK_API_KEY environment variable.")
+LLM_NOT_CONFIGURED = (
+    "The AI assistant is not configured: set llm.api_key in config.toml "
+    "or the DEEPSEEK_API_KEY environment variable."
+)
 LLM_UNREACHABLE = "The AI service cannot be reached. Please try again later."
 LLM_ERROR_STATUS = "The AI service answered with an error. Please try again later."
 LLM_TIMEOUT = "The AI service did not answer in time. Please try again later."
 LLM_DROPPED = "The connection to the AI service was lost before the answer was complete."
 LLM_BAD_RESPONSE = "The AI service sent an answer that could not be read."
 LLM_REPORTED_ERROR = "The AI service reported an error while answering."
-REPLY_NOT_SAVED = ("The answer could not be saved: the database is temporarily unavailable. "
-                   "Please send your message again shortly.")
+REPLY_NOT_SAVED = (
+    "The answer could not be saved: the database is temporarily unavailable. "
+    "Please send your message again shortly."
+)
 SERVICE_RESTARTING = "The service is restarting. Please send your message again."
 PROMPT_MISSING = "The assistant's instructions are missing on the server."
 

@@ -1,26 +1,41 @@
-"""Typed keys of everything the application holds."""
+"""Typed keys of everything the application holds (`app[...]`) and of what a request carries
+(`request[...]`). Only `cip.app` puts resources in; handlers and middlewares read them."""
 
 from __future__ import annotations
 
 import asyncpg
 from aiohttp import web
 
+from cip.accounts.flows import Accounts
+from cip.accounts.identity import Identities, Identity
+from cip.accounts.mailer import Mailer
+from cip.accounts.passwords import PasswordHasher
+from cip.chat.llm import LlmClient
+from cip.chat.prompts import Prompts
+from cip.chat.streams import OpenStreams
+from cip.chat.turn import ChatService
 from cip.config import Config
-from cip.identity import KnownGuests
-from cip.llm import LlmClient
-from cip.mailer import Mailer
-from cip.passwords import PasswordHasher
-from cip.prompts import Prompts
-from cip.streams import OpenStreams
-from cip.tenant_cache import TenantCache
+from cip.limits import Clock, RateLimiter
+from cip.tenancy import Tenant, TenantCache
 
+# Resources, in the order `create_app` builds them.
 CONFIG = web.AppKey("config", Config)
-POOL = web.AppKey("pool", asyncpg.Pool)
-OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
-TENANTS = web.AppKey("tenants", TenantCache)
-MAILER = web.AppKey("mailer", Mailer)
-PASSWORDS = web.AppKey("passwords", PasswordHasher)
-LLM = web.AppKey("llm", LlmClient)
+CLOCK = web.AppKey("clock", Clock)
 PROMPTS = web.AppKey("prompts", Prompts)
+POOL = web.AppKey("pool", asyncpg.Pool)
+TENANTS = web.AppKey("tenants", TenantCache)
+LIMITER = web.AppKey("limiter", RateLimiter)
+LLM = web.AppKey("llm", LlmClient)
 STREAMS = web.AppKey("streams", OpenStreams)
-KNOWN_GUESTS = web.AppKey("known_guests", KnownGuests)
+PASSWORDS = web.AppKey("passwords", PasswordHasher)
+MAILER = web.AppKey("mailer", Mailer)
+# Services over them.
+IDENTITIES = web.AppKey("identities", Identities)
+CHAT = web.AppKey("chat", ChatService)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
+
+# Per request.
+REQUEST_ID = web.RequestKey("request_id", str)
+TENANT = web.RequestKey("tenant", Tenant)
+CALLER = web.RequestKey("caller", Identity)

@@ -1,37 +1,63 @@
-"""Request limits: the effective `[limits]` of a tenant, and the chat rate limit.
+"""Fixed-window rate limits, shared by every instance through PostgreSQL.
 
-`[tenants.<slug>.limits]` overrides single keys of `[limits]`; it is synchronised into
-`tenant.settings` with the rest of the section, so every instance applies the same numbers.
-Counters live in PostgreSQL (`cip.store.rate_limits`), shared by every instance.
+A limit counts hits per bucket (`chat:ip:<tenant>:<address>`) in windows of a fixed number of
+seconds aligned to the epoch. The windows are placed by a `Clock`: the wall clock in service,
+one the tests set, so no test waits for a window to turn. A request past a limit is a 429
+whose `Retry-After` says when its window ends.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import asyncpg
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
 
 from cip import errors
-from cip.config import Config, LimitsConfig
-from cip.store import rate_limits
-from cip.store.tenants import TenantRow
+from cip.db.queries import Executor
+from cip.db.store import rate_counters
+from cip.db.store.rate_counters import CounterRow
 
 MINUTE = 60
+HOUR = 3600
 
 
-def effective_limits(config: Config, tenant: TenantRow) -> LimitsConfig:
-    own: Any = tenant.settings.get("limits")
-    if not isinstance(own, dict) or not own:
-        return config.limits
-    return LimitsConfig.model_validate({**config.limits.model_dump(), **own})
+class Clock:
+    """The time that places rate-limit windows: the wall clock, in epoch seconds."""
+
+    def now(self) -> float:
+        return time.time()
 
 
-async def check_chat_rate(pool: asyncpg.Pool, tenant: TenantRow, limits: LimitsConfig, *,
-                          user_id: str, ip: str) -> None:
-    """Count this chat request for its user and its IP; 429 with Retry-After past either limit."""
-    per_user = f"chat:user:{tenant.id}:{user_id}"
-    per_ip = f"chat:ip:{tenant.id}:{ip}"
-    counters = await rate_limits.hit(pool, [per_user, per_ip], MINUTE)
-    rate_limits.refuse(counters, {per_user: limits.chat_per_user_per_minute,
-                                  per_ip: limits.chat_per_ip_per_minute},
-                       counted=True, detail=errors.CHAT_RATE_LIMITED)
+def private(value: str) -> str:
+    """A bucket part for personal data (an email address): stable, but not the address."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+class RateLimiter:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
+
+    async def hit(self, buckets: Sequence[str], window: int) -> list[CounterRow]:
+        """Count one hit in every bucket; the new counts."""
+        return await rate_counters.hit(
+            self._db, buckets=buckets, window=window, at=self.clock.now()
+        )
+
+    async def check(
+        self, limits: Mapping[str, int], window: int, detail: str | None = None
+    ) -> None:
+        """Count this request in every bucket of `limits` (bucket -> most hits a window
+        allows), in one statement; 429 with Retry-After past any of them."""
+        over = [c for c in await self.hit(list(limits), window) if c.hits > limits[c.bucket]]
+        if over:
+            raise errors.RateLimited(max(c.retry_after for c in over), detail)
+
+    async def allows(self, bucket: str, limit: int, window: int) -> bool:
+        """Count a hit; whether the window still holds at most `limit` hits (no error)."""
+        return all(c.hits <= limit for c in await self.hit([bucket], window))
+
+    async def forgive(self, buckets: Sequence[str], window: int) -> None:
+        """Take back the hit of an attempt that succeeded (counted first, so that a burst
+        cannot race past the limit)."""
+        await rate_counters.forgive(self._db, buckets=buckets, window=window, at=self.clock.now())

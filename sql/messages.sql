@@ -1,58 +1,57 @@
 -- name: start_turn
 -- A chat turn's opening write, in one statement: continue the caller's dialog (bumping its
 -- updated_at) or create one, insert the user message and, when a reply will be streamed, the
--- assistant placeholder (status 'streaming'). No row comes back when $3 names a dialog that is
--- not this (tenant, user)'s, and then nothing is written.
+-- assistant placeholder (status 'streaming'). No row comes back when :dialog_id names a dialog
+-- that is not this (tenant, user)'s, and then nothing is written.
 -- The main SELECT runs on the statement's snapshot, so `history` holds only the earlier
--- messages: the newest ones whose characters fit the budget $7, oldest first. Rows still being
+-- messages: the newest ones whose characters fit :history_budget, oldest first. Rows still being
 -- written by another stream and empty texts are left out.
 -- The placeholder is dated one microsecond after the question so the pair keeps its order.
--- $1 tenant_id, $2 user_id, $3 dialog_id or NULL, $4 content, $5 title of a new dialog,
--- $6 insert the placeholder, $7 history budget in characters.
 WITH new_dialog AS (
     INSERT INTO dialog (tenant_id, user_id, title)
-    SELECT $1, $2, $5
-    WHERE $3::uuid IS NULL
+    SELECT :tenant_id, :user_id, :title
+    WHERE :dialog_id::uuid IS NULL
     RETURNING id
 ), continued AS (
     UPDATE dialog
     SET updated_at = now()
-    WHERE tenant_id = $1 AND id = $3::uuid AND user_id = $2
+    WHERE tenant_id = :tenant_id AND id = :dialog_id::uuid AND user_id = :user_id
     RETURNING id
 ), question AS (
     INSERT INTO message (tenant_id, dialog_id, role, content)
-    SELECT $1, target.id, 'user', $4
+    SELECT :tenant_id, target.id, 'user', :content
     FROM (SELECT id FROM new_dialog UNION ALL SELECT id FROM continued) AS target
     RETURNING id, dialog_id, created_at
 ), reply AS (
     INSERT INTO message (tenant_id, dialog_id, role, content, status, created_at)
-    SELECT $1, question.dialog_id, 'assistant', '', 'streaming',
+    SELECT :tenant_id, question.dialog_id, 'assistant', '', 'streaming',
            question.created_at + interval '1 microsecond'
     FROM question
-    WHERE $6::boolean
+    WHERE :with_reply::boolean
     RETURNING id
 )
 SELECT question.dialog_id,
        question.id AS user_message_id,
        (SELECT reply.id FROM reply) AS message_id,
-       (SELECT COALESCE(jsonb_agg(jsonb_build_object('role', earlier.role, 'content', earlier.content)
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('role', earlier.role,
+                                                     'content', earlier.content)
                                   ORDER BY earlier.created_at, earlier.id), '[]'::jsonb)
         FROM (SELECT role, content, created_at, id,
                      sum(char_length(content)) OVER (ORDER BY created_at DESC, id DESC) AS used
               FROM message
-              WHERE tenant_id = $1 AND dialog_id = question.dialog_id
+              WHERE tenant_id = :tenant_id AND dialog_id = question.dialog_id
                 AND status <> 'streaming' AND content <> '') AS earlier
-        WHERE earlier.used <= $7::integer) AS history
+        WHERE earlier.used <= :history_budget::integer) AS history
 FROM question;
 
 -- name: finish_reply
 -- The streamed answer's closing write: its text, final status, finish reason and usage; the
 -- dialog's updated_at follows.
--- $1 tenant_id, $2 message_id, $3 content, $4 status, $5 finish_reason, $6 usage.
 WITH reply AS (
     UPDATE message
-    SET content = $3, status = $4, finish_reason = $5, usage = $6, updated_at = clock_timestamp()
-    WHERE tenant_id = $1 AND id = $2
+    SET content = :content, status = :status, finish_reason = :finish_reason, usage = :usage,
+        updated_at = clock_timestamp()
+    WHERE tenant_id = :tenant_id AND id = :message_id
     RETURNING tenant_id, dialog_id
 )
 UPDATE dialog
@@ -64,14 +63,14 @@ RETURNING dialog.id;
 -- name: discard_reply
 -- The placeholder of an answer that never started (the LLM failed before streaming).
 DELETE FROM message
-WHERE tenant_id = $1 AND id = $2 AND status = 'streaming'
+WHERE tenant_id = :tenant_id AND id = :message_id AND status = 'streaming'
 RETURNING id;
 
 -- name: interrupt_stale
--- Rows left 'streaming' by a process that died: nothing writes a row for longer than $1
--- seconds, so an older one is reported as interrupted. Served by the partial index
+-- Rows left 'streaming' by a process that died: nothing writes a row for longer than
+-- :older_than seconds, so an older one is reported as interrupted. Served by the partial index
 -- message_streaming.
 UPDATE message
 SET status = 'interrupted', updated_at = clock_timestamp()
-WHERE status = 'streaming' AND updated_at < now() - make_interval(secs => $1::float8)
+WHERE status = 'streaming' AND updated_at < now() - make_interval(secs => :older_than::float8)
 RETURNING tenant_id, id;

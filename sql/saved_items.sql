@@ -3,40 +3,39 @@
 -- name: list_page
 -- One page, newest first, with the total and, for `message` items, the message itself, in
 -- one round trip. `total` always yields a row, so an offset past the end still reports it.
--- $1 tenant_id, $2 user_id, $3 limit, $4 offset.
 WITH total AS (
     SELECT count(*) AS total
     FROM saved_item
-    WHERE tenant_id = $1 AND user_id = $2
+    WHERE tenant_id = :tenant_id AND user_id = :user_id
 ), page AS (
     SELECT id, type, reference_id, message_id, note, created_at
     FROM saved_item
-    WHERE tenant_id = $1 AND user_id = $2
+    WHERE tenant_id = :tenant_id AND user_id = :user_id
     ORDER BY created_at DESC, id DESC
-    LIMIT $3 OFFSET $4
+    LIMIT :limit OFFSET :offset
 )
 SELECT total.total, page.id, page.type, page.reference_id, page.note, page.created_at,
        page.message_id, message.dialog_id, message.role, message.content
 FROM total
 LEFT JOIN page ON true
-LEFT JOIN message ON message.tenant_id = $1 AND message.id = page.message_id
+LEFT JOIN message ON message.tenant_id = :tenant_id AND message.id = page.message_id
 ORDER BY page.created_at DESC, page.id DESC;
 
 -- name: save
--- Saves a reference once. A `message` reference ($5 set) is written only when the message
--- sits in one of this user's dialogs in this tenant; otherwise no row comes back. Saving the
--- same reference again returns the stored item unchanged: the no-op DO UPDATE (rather than
--- DO NOTHING) makes RETURNING yield it even when a concurrent request inserted it, and
--- `xmax = 0` tells a fresh insert from that existing row.
--- $1 tenant_id, $2 user_id, $3 type, $4 reference_id, $5 message_id, $6 note.
+-- Saves a reference once. A `message` reference (:message_id set) is written only when the
+-- message sits in one of this user's dialogs in this tenant; otherwise no row comes back.
+-- Saving the same reference again returns the stored item unchanged: the no-op DO UPDATE
+-- (rather than DO NOTHING) makes RETURNING yield it even when a concurrent request inserted
+-- it, and `xmax = 0` tells a fresh insert from that existing row.
 WITH saved AS (
     INSERT INTO saved_item (tenant_id, user_id, type, reference_id, message_id, note)
-    SELECT $1, $2, $3, $4, $5, $6
-    WHERE $5::uuid IS NULL OR EXISTS (
+    SELECT :tenant_id, :user_id, :type, :reference_id, :message_id, :note
+    WHERE :message_id::uuid IS NULL OR EXISTS (
         SELECT 1
         FROM message
         JOIN dialog ON dialog.tenant_id = message.tenant_id AND dialog.id = message.dialog_id
-        WHERE message.tenant_id = $1 AND message.id = $5 AND dialog.user_id = $2
+        WHERE message.tenant_id = :tenant_id AND message.id = :message_id
+          AND dialog.user_id = :user_id
     )
     ON CONFLICT (tenant_id, user_id, type, reference_id)
     DO UPDATE SET note = saved_item.note
@@ -45,10 +44,9 @@ WITH saved AS (
 SELECT saved.id, saved.type, saved.reference_id, saved.note, saved.created_at, saved.created,
        saved.message_id, message.dialog_id, message.role, message.content
 FROM saved
-LEFT JOIN message ON message.tenant_id = $1 AND message.id = saved.message_id;
+LEFT JOIN message ON message.tenant_id = :tenant_id AND message.id = saved.message_id;
 
 -- name: delete
--- $1 tenant_id, $2 user_id, $3 id.
 DELETE FROM saved_item
-WHERE tenant_id = $1 AND user_id = $2 AND id = $3
+WHERE tenant_id = :tenant_id AND user_id = :user_id AND id = :item_id
 RETURNING id;

@@ -8,53 +8,38 @@ Tests stay independent by creating their own tenants.
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import psycopg
 import pytest
-from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
-from cip import db
 from cip.app import create_app
 from cip.config import Config, build_config
-from cip.store import tenants
+from cip.db.embedded import start_embedded
+from cip.db.migrations import apply_migrations
+from cip.db.pool import init_connection
+from cip.db.store import tenants
+from cip.db.store.tenants import TenantRow
+from support.clock import ManualClock
+from support.database import ROOT, TEST_SECRET, DatabaseServer
 
-pytest_plugins = ["cabinet_data", "fake_llm", "chat_client", "smtp_server", "browser_harness",
-                  "process_server"]
+if TYPE_CHECKING:  # imported here, a plugin module would escape pytest's assert rewriting
+    from support.fixtures import Client
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_SECRET = "test-" + "x" * 59
-
-
-class DatabaseServer:
-    """A PostgreSQL server the tests may create databases on."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url
-        self.created: list[str] = []
-
-    def url_for(self, name: str) -> str:
-        base, _, query = self.admin_url.partition("?")
-        server = base.rsplit("/", 1)[0]
-        return f"{server}/{name}" + (f"?{query}" if query else "")
-
-    def create_database(self, prefix: str = "cip_test") -> str:
-        name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-        with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return self.url_for(name)
-
-    def drop_all(self) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            for name in self.created:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+# In an order where no plugin imports another before pytest does.
+pytest_plugins = [
+    "support.browser",
+    "support.fake_llm",
+    "support.chat_client",
+    "support.cabinet_data",
+    "support.smtp_server",
+    "support.process_server",
+]
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +51,7 @@ def database_server() -> Iterator[DatabaseServer]:
         server.drop_all()
         return
     with tempfile.TemporaryDirectory(prefix="cip-pg-") as folder:
-        embedded = db.start_embedded(Path(folder))
+        embedded = start_embedded(Path(folder))
         try:
             yield DatabaseServer(embedded.get_uri())
         finally:
@@ -77,7 +62,7 @@ def database_server() -> Iterator[DatabaseServer]:
 def database_url(database_server: DatabaseServer) -> str:
     """A fresh database for this run, migrated once with the real migrations."""
     url = database_server.create_database()
-    db.apply_migrations(url)
+    apply_migrations(url)
     return url
 
 
@@ -85,17 +70,25 @@ def database_url(database_server: DatabaseServer) -> str:
 def make_config(database_url: str, tmp_path: Path) -> Callable[..., Config]:
     """Build a validated config for a test; keyword sections override the defaults."""
 
-    def make(**sections: dict[str, Any]) -> Config:
+    def make(**sections: Any) -> Config:
         raw: dict[str, Any] = {
             "server": {"state_dir": str(tmp_path / "var")},
-            "database": {"url": database_url, "auto_migrate": False, "pool_min_size": 1,
-                         "pool_max_size": 10},
+            "database": {
+                "url": database_url,
+                "auto_migrate": False,
+                "pool_min_size": 1,
+                "pool_max_size": 10,
+            },
             "auth": {"jwt_secret": TEST_SECRET, "bcrypt_cost": 4},
-            "prompts": {"default_file": str(ROOT / "prompts/system_prompt.txt"),
-                        "directory": str(ROOT / "prompts")},
+            "prompts": {
+                "default_file": str(ROOT / "prompts/system_prompt.txt"),
+                "directory": str(ROOT / "prompts"),
+            },
         }
         for section, values in sections.items():
-            raw[section] = {**raw.get(section, {}), **values} if isinstance(values, dict) else values
+            raw[section] = (
+                {**raw.get(section, {}), **values} if isinstance(values, dict) else values
+            )
         return build_config(raw, root=ROOT, environ={})
 
     return make
@@ -107,23 +100,31 @@ def config(make_config: Callable[..., Config]) -> Config:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, config: Config) -> TestClient:
-    return await aiohttp_client(create_app(config))
+def clock() -> ManualClock:
+    """The rate-limit clock of the apps a test builds."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, config: Config, clock: ManualClock) -> Client:
+    return await aiohttp_client(create_app(config, clock=clock))
 
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4, init=db.init_connection)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4, init=init_connection)
     yield pool
     await pool.close()
 
 
 @pytest.fixture
-def new_tenant(pool: asyncpg.Pool) -> Callable[..., Any]:
+def new_tenant(pool: asyncpg.Pool) -> Callable[..., Awaitable[TenantRow]]:
     """Create a tenant with a fresh slug (tests never share tenants)."""
 
-    async def create(locale: str = "ru", **settings: Any) -> tenants.TenantRow:
+    async def create(locale: str = "ru", **settings: Any) -> TenantRow:
         slug = f"t-{uuid.uuid4().hex[:12]}"
-        return await tenants.create(pool, slug, f"Tenant {slug}", {"locale": locale, **settings})
+        return await tenants.create(
+            pool, slug=slug, name=f"Tenant {slug}", settings={"locale": locale, **settings}
+        )
 
     return create

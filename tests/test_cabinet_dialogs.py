@@ -3,64 +3,93 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import pytest
-from pydantic import TypeAdapter
+from pytest_aiohttp import AiohttpClient
 
-from cabinet_data import guest
 from cip.app import create_app
-from cip.store.message_status import effective_status
+from cip.chat.replies import effective_status
+from support.cabinet_data import CabinetData, guest, iso, one_row
+from support.fixtures import Client, MakeConfig, NewTenant
 
-ISO = TypeAdapter(datetime)
-
-
-def iso(value: datetime) -> str:
-    return ISO.dump_python(value, mode="json")
+REL = 'rel="nofollow noopener noreferrer"'
 
 
 def dialogs_url(tenant_id: UUID, suffix: str = "") -> str:
     return f"/api/v1/tenants/{tenant_id}/me/dialogs{suffix}"
 
 
-async def dialog_row(pool, tenant_id: UUID, dialog_id: UUID) -> dict[str, Any]:
-    return dict(await pool.fetchrow(
+async def dialog_row(pool: asyncpg.Pool, tenant_id: UUID, dialog_id: UUID) -> dict[str, Any]:
+    return await one_row(
+        pool,
         "SELECT created_at, updated_at FROM dialog WHERE tenant_id = $1 AND id = $2",
-        tenant_id, dialog_id))
+        tenant_id,
+        dialog_id,
+    )
 
 
-async def list_ids(client, tenant_id: UUID, user_id: str, query: str = "") -> tuple[int, list[str]]:
+async def list_ids(
+    client: Client, tenant_id: UUID, user_id: str, query: str = ""
+) -> tuple[int, list[str]]:
     response = await client.get(dialogs_url(tenant_id, query), headers=guest(user_id))
     assert response.status == 200
     body = await response.json()
     return body["total"], [item["id"] for item in body["items"]]
 
 
-async def test_list_is_the_whole_summary_newest_first(client, new_tenant, data, pool) -> None:
+async def test_list_is_the_whole_summary_newest_first(
+    client: Client, new_tenant: NewTenant, data: CabinetData, pool: asyncpg.Pool
+) -> None:
     tenant = await new_tenant()
-    first = await data.dialog(tenant.id, "alice", [("user", "How much is shipping?"),
-                                                   ("assistant", "Shipping is **free**.")])
+    first = await data.dialog(
+        tenant.id,
+        "alice",
+        [("user", "How much is shipping?"), ("assistant", "Shipping is **free**.")],
+    )
     second = await data.dialog(tenant.id, "alice", title="Returns")
     await data.dialog(tenant.id, "bob", [("user", "not alice's")])
     response = await client.get(dialogs_url(tenant.id), headers=guest("alice"))
     assert response.status == 200
-    rows = {dialog_id: await dialog_row(pool, tenant.id, dialog_id) for dialog_id in (first, second)}
-    assert await response.json() == {"total": 2, "items": [
-        {"id": str(second), "title": "Returns", "preview": None, "message_count": 0,
-         "created_at": iso(rows[second]["created_at"]), "updated_at": iso(rows[second]["updated_at"])},
-        {"id": str(first), "title": "How much is shipping?", "preview": "Shipping is **free**.",
-         "message_count": 2, "created_at": iso(rows[first]["created_at"]),
-         "updated_at": iso(rows[first]["updated_at"])},
-    ]}
+    rows = {
+        dialog_id: await dialog_row(pool, tenant.id, dialog_id) for dialog_id in (first, second)
+    }
+    assert await response.json() == {
+        "total": 2,
+        "items": [
+            {
+                "id": str(second),
+                "title": "Returns",
+                "preview": None,
+                "message_count": 0,
+                "created_at": iso(rows[second]["created_at"]),
+                "updated_at": iso(rows[second]["updated_at"]),
+            },
+            {
+                "id": str(first),
+                "title": "How much is shipping?",
+                "preview": "Shipping is **free**.",
+                "message_count": 2,
+                "created_at": iso(rows[first]["created_at"]),
+                "updated_at": iso(rows[first]["updated_at"]),
+            },
+        ],
+    }
     assert iso(rows[first]["updated_at"]).endswith("Z")  # ISO 8601 with an offset
 
 
-async def test_title_and_preview_are_the_start_of_first_user_and_last_message(client, new_tenant, data) -> None:
+async def test_title_and_preview_are_the_start_of_first_user_and_last_message(
+    client: Client, new_tenant: NewTenant, data: CabinetData
+) -> None:
     tenant = await new_tenant()
-    await data.dialog(tenant.id, "alice", [("assistant", "Welcome!"), ("user", "Q" * 300),
-                                           ("assistant", "A" * 300)])
+    await data.dialog(
+        tenant.id,
+        "alice",
+        [("assistant", "Welcome!"), ("user", "Q" * 300), ("assistant", "A" * 300)],
+    )
     response = await client.get(dialogs_url(tenant.id), headers=guest("alice"))
     [item] = (await response.json())["items"]
     assert item["title"] == "Q" * 120
@@ -68,7 +97,9 @@ async def test_title_and_preview_are_the_start_of_first_user_and_last_message(cl
     assert item["message_count"] == 3
 
 
-async def test_a_new_message_moves_its_dialog_to_the_top(client, new_tenant, data) -> None:
+async def test_a_new_message_moves_its_dialog_to_the_top(
+    client: Client, new_tenant: NewTenant, data: CabinetData
+) -> None:
     tenant = await new_tenant()
     older = await data.dialog(tenant.id, "alice", [("user", "first")])
     newer = await data.dialog(tenant.id, "alice", [("user", "second")])
@@ -79,7 +110,7 @@ async def test_a_new_message_moves_its_dialog_to_the_top(client, new_tenant, dat
     assert (body["items"][0]["preview"], body["items"][0]["message_count"]) == ("a fresh answer", 2)
 
 
-async def test_paging_edges(client, new_tenant, data) -> None:
+async def test_paging_edges(client: Client, new_tenant: NewTenant, data: CabinetData) -> None:
     tenant = await new_tenant()
     created = [await data.dialog(tenant.id, "alice", [("user", f"dialog {n}")]) for n in range(5)]
     newest_first = [str(dialog_id) for dialog_id in reversed(created)]
@@ -93,11 +124,22 @@ async def test_paging_edges(client, new_tenant, data) -> None:
     assert await list_ids(client, tenant.id, "nobody") == (0, [])
 
 
-@pytest.mark.parametrize("query", [
-    "?limit=0", "?limit=101", "?limit=-1", "?limit=abc", "?limit=", "?limit=1.5",
-    "?offset=-1", "?offset=x", "?offset=2147483648", "?offset=99999999999999999999999",
-])
-async def test_invalid_paging_is_400(client, new_tenant, query) -> None:
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?limit=0",
+        "?limit=101",
+        "?limit=-1",
+        "?limit=abc",
+        "?limit=",
+        "?limit=1.5",
+        "?offset=-1",
+        "?offset=x",
+        "?offset=2147483648",
+        "?offset=99999999999999999999999",
+    ],
+)
+async def test_invalid_paging_is_400(client: Client, new_tenant: NewTenant, query: str) -> None:
     tenant = await new_tenant()
     for path in (dialogs_url(tenant.id, query), f"/api/v1/tenants/{tenant.id}/me/saved{query}"):
         response = await client.get(path, headers=guest("alice"))
@@ -107,36 +149,64 @@ async def test_invalid_paging_is_400(client, new_tenant, query) -> None:
         assert body["errors"][0]["loc"] == [query[1:].split("=")[0]]
 
 
-async def test_one_dialog_in_full(client, new_tenant, data, pool) -> None:
+async def test_one_dialog_in_full(
+    client: Client, new_tenant: NewTenant, data: CabinetData, pool: asyncpg.Pool
+) -> None:
     tenant = await new_tenant()
-    dialog_id = await data.dialog(tenant.id, "alice", [
-        ("user", "Hi <b>there</b>"), ("assistant", "Hello, *visitor*.\n\n- one\n- two")])
+    dialog_id = await data.dialog(
+        tenant.id,
+        "alice",
+        [("user", "Hi <b>there</b>"), ("assistant", "Hello, *visitor*.\n\n- one\n- two")],
+    )
     user_message, answer = await data.messages_of(tenant.id, dialog_id)
     response = await client.get(dialogs_url(tenant.id, f"/{dialog_id}"), headers=guest("alice"))
     assert response.status == 200
     row = await dialog_row(pool, tenant.id, dialog_id)
-    created = {record["id"]: record["created_at"] for record in await pool.fetch(
-        "SELECT id, created_at FROM message WHERE tenant_id = $1", tenant.id)}
+    created = {
+        record["id"]: record["created_at"]
+        for record in await pool.fetch(
+            "SELECT id, created_at FROM message WHERE tenant_id = $1", tenant.id
+        )
+    }
     assert await response.json() == {
-        "id": str(dialog_id), "title": "Hi <b>there</b>",
-        "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
+        "id": str(dialog_id),
+        "title": "Hi <b>there</b>",
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
         "messages": [
-            {"id": str(user_message), "role": "user", "content": "Hi <b>there</b>", "html": None,
-             "status": "complete", "created_at": iso(created[user_message])},
-            {"id": str(answer), "role": "assistant", "content": "Hello, *visitor*.\n\n- one\n- two",
-             "html": "<p>Hello, <em>visitor</em>.</p>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n",
-             "status": "complete", "created_at": iso(created[answer])},
+            {
+                "id": str(user_message),
+                "role": "user",
+                "content": "Hi <b>there</b>",
+                "html": None,
+                "status": "complete",
+                "created_at": iso(created[user_message]),
+            },
+            {
+                "id": str(answer),
+                "role": "assistant",
+                "content": "Hello, *visitor*.\n\n- one\n- two",
+                "html": "<p>Hello, <em>visitor</em>.</p>\n"
+                "<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n",
+                "status": "complete",
+                "created_at": iso(created[answer]),
+            },
         ],
     }
 
 
-async def test_dialog_without_messages_and_unknown_or_malformed_ids(client, new_tenant, data) -> None:
+async def test_dialog_without_messages_and_unknown_or_malformed_ids(
+    client: Client, new_tenant: NewTenant, data: CabinetData
+) -> None:
     tenant = await new_tenant()
     empty = await data.dialog(tenant.id, "alice", title="Empty")
-    body = await (await client.get(dialogs_url(tenant.id, f"/{empty}"), headers=guest("alice"))).json()
+    body = await (
+        await client.get(dialogs_url(tenant.id, f"/{empty}"), headers=guest("alice"))
+    ).json()
     assert (body["title"], body["messages"]) == ("Empty", [])
-    missing = await client.get(dialogs_url(tenant.id, "/00000000-0000-4000-8000-000000000000"),
-                               headers=guest("alice"))
+    missing = await client.get(
+        dialogs_url(tenant.id, "/00000000-0000-4000-8000-000000000000"), headers=guest("alice")
+    )
     assert missing.status == 404
     assert await missing.json() == {"detail": "Dialog not found.", "code": "dialog_not_found"}
     malformed = await client.get(dialogs_url(tenant.id, "/not-a-uuid"), headers=guest("alice"))
@@ -144,61 +214,103 @@ async def test_dialog_without_messages_and_unknown_or_malformed_ids(client, new_
     assert (await malformed.json())["code"] == "invalid_dialog_id"
 
 
-async def test_a_stale_streaming_message_is_reported_interrupted(aiohttp_client, make_config,
-                                                                 new_tenant, data, pool) -> None:
+async def test_a_stale_streaming_message_is_reported_interrupted(
+    aiohttp_client: AiohttpClient,
+    make_config: MakeConfig,
+    new_tenant: NewTenant,
+    data: CabinetData,
+    pool: asyncpg.Pool,
+) -> None:
     client = await aiohttp_client(create_app(make_config(llm={"total_timeout": 60})))
     tenant = await new_tenant()
     dialog_id = await data.dialog(tenant.id, "alice", [("user", "q1")])
     stale = await data.message(tenant.id, dialog_id, "assistant", "half an ans", status="streaming")
     live = await data.message(tenant.id, dialog_id, "assistant", "still going", status="streaming")
-    stopped = await data.message(tenant.id, dialog_id, "assistant", "old but stopped", status="stopped")
+    stopped = await data.message(
+        tenant.id, dialog_id, "assistant", "old but stopped", status="stopped"
+    )
     await pool.execute(
-        "UPDATE message SET updated_at = now() - interval '61 seconds' WHERE tenant_id = $1 AND id = ANY($2)",
-        tenant.id, [stale, stopped])
-    body = await (await client.get(dialogs_url(tenant.id, f"/{dialog_id}"), headers=guest("alice"))).json()
+        "UPDATE message SET updated_at = now() - interval '61 seconds'"
+        " WHERE tenant_id = $1 AND id = ANY($2)",
+        tenant.id,
+        [stale, stopped],
+    )
+    body = await (
+        await client.get(dialogs_url(tenant.id, f"/{dialog_id}"), headers=guest("alice"))
+    ).json()
     statuses = {message["id"]: message["status"] for message in body["messages"]}
-    assert statuses == {body["messages"][0]["id"]: "complete", str(stale): "interrupted",
-                        str(live): "streaming", str(stopped): "stopped"}
+    assert statuses == {
+        body["messages"][0]["id"]: "complete",
+        str(stale): "interrupted",
+        str(live): "streaming",
+        str(stopped): "stopped",
+    }
     # Reported, not rewritten: the row belongs to whoever writes the stream.
-    assert await pool.fetchval("SELECT status FROM message WHERE tenant_id = $1 AND id = $2",
-                               tenant.id, stale) == "streaming"
+    assert (
+        await pool.fetchval(
+            "SELECT status FROM message WHERE tenant_id = $1 AND id = $2", tenant.id, stale
+        )
+        == "streaming"
+    )
 
 
-@pytest.mark.parametrize(("content", "html"), [
-    ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"),
-    ("<img src=x onerror=alert(1)>", "<p>&lt;img src=x onerror=alert(1)&gt;</p>\n"),
-    ("[x](javascript:alert(1))", "<p>[x](javascript:alert(1))</p>\n"),
-    ('<a href="javascript:alert(1)">x</a>',
-     "<p>&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;</p>\n"),
-    ("[x](JaVaScRiPt:alert(1))", "<p>[x](JaVaScRiPt:alert(1))</p>\n"),
-    ("[x](javascript&#58;alert(1))", "<p>[x](javascript:alert(1))</p>\n"),
-    ("<javascript:alert(1)>", "<p>&lt;javascript:alert(1)&gt;</p>\n"),
-    ("[r]\n\n[r]: javascript:alert(1)", "<p>[r]</p>\n<p>[r]: javascript:alert(1)</p>\n"),
-    ("[d](data:text/html;base64,PHNjcmlwdD4=)", "<p>[d](data:text/html;base64,PHNjcmlwdD4=)</p>\n"),
-    ("[site](https://example.com/a?b=1&c=2)",
-     '<p><a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noopener noreferrer">site</a></p>\n'),
-    ("[mail](mailto:help@example.com)",
-     '<p><a href="mailto:help@example.com" rel="nofollow noopener noreferrer">mail</a></p>\n'),
-    ('[q](https://example.com/"onmouseover="alert(1))',
-     '<p><a href="https://example.com/%22onmouseover=%22alert(1)" rel="nofollow noopener noreferrer">q</a></p>\n'),
-    ("![pixel](https://evil.example/p.png?leak=1)",
-     '<p>!<a href="https://evil.example/p.png?leak=1" rel="nofollow noopener noreferrer">pixel</a></p>\n'),
-    ("[home](/account)", "<p>[home](/account)</p>\n"),
-])
-async def test_assistant_markdown_is_rendered_inert(client, new_tenant, data, content, html) -> None:
+@pytest.mark.parametrize(
+    ("content", "html"),
+    [
+        ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"),
+        ("<img src=x onerror=alert(1)>", "<p>&lt;img src=x onerror=alert(1)&gt;</p>\n"),
+        ("[x](javascript:alert(1))", "<p>[x](javascript:alert(1))</p>\n"),
+        (
+            '<a href="javascript:alert(1)">x</a>',
+            "<p>&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;</p>\n",
+        ),
+        ("[x](JaVaScRiPt:alert(1))", "<p>[x](JaVaScRiPt:alert(1))</p>\n"),
+        ("[x](javascript&#58;alert(1))", "<p>[x](javascript:alert(1))</p>\n"),
+        ("<javascript:alert(1)>", "<p>&lt;javascript:alert(1)&gt;</p>\n"),
+        ("[r]\n\n[r]: javascript:alert(1)", "<p>[r]</p>\n<p>[r]: javascript:alert(1)</p>\n"),
+        (
+            "[d](data:text/html;base64,PHNjcmlwdD4=)",
+            "<p>[d](data:text/html;base64,PHNjcmlwdD4=)</p>\n",
+        ),
+        (
+            "[site](https://example.com/a?b=1&c=2)",
+            f'<p><a href="https://example.com/a?b=1&amp;c=2" {REL}>site</a></p>\n',
+        ),
+        (
+            "[mail](mailto:help@example.com)",
+            f'<p><a href="mailto:help@example.com" {REL}>mail</a></p>\n',
+        ),
+        (
+            '[q](https://example.com/"onmouseover="alert(1))',
+            f'<p><a href="https://example.com/%22onmouseover=%22alert(1)" {REL}>q</a></p>\n',
+        ),
+        (
+            "![pixel](https://evil.example/p.png?leak=1)",
+            f'<p>!<a href="https://evil.example/p.png?leak=1" {REL}>pixel</a></p>\n',
+        ),
+        ("[home](/account)", "<p>[home](/account)</p>\n"),
+    ],
+)
+async def test_assistant_markdown_is_rendered_inert(
+    client: Client, new_tenant: NewTenant, data: CabinetData, content: str, html: str
+) -> None:
     tenant = await new_tenant()
     dialog_id = await data.dialog(tenant.id, "alice", [("user", content), ("assistant", content)])
-    body = await (await client.get(dialogs_url(tenant.id, f"/{dialog_id}"), headers=guest("alice"))).json()
+    body = await (
+        await client.get(dialogs_url(tenant.id, f"/{dialog_id}"), headers=guest("alice"))
+    ).json()
     user_message, answer = body["messages"]
     assert (user_message["content"], user_message["html"]) == (content, None)
     assert (answer["content"], answer["html"]) == (content, html)
 
 
 def test_effective_status_ages_only_streaming_rows() -> None:
-    now = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
     timeout = timedelta(seconds=600)
     assert effective_status("streaming", now - timeout, now, timeout) == "streaming"
-    assert effective_status("streaming", now - timeout - timedelta(microseconds=1), now,
-                            timeout) == "interrupted"
+    assert (
+        effective_status("streaming", now - timeout - timedelta(microseconds=1), now, timeout)
+        == "interrupted"
+    )
     for status in ("complete", "stopped", "error", "interrupted"):
         assert effective_status(status, now - timedelta(days=1), now, timeout) == status

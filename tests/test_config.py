@@ -48,10 +48,16 @@ def test_invalid_toml_is_reported(tmp_path: Path) -> None:
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "[server]\nport = 8000\n[llm]\napi_key = 'from-file'\n")
-    config = load_config(path, environ={
-        "APP_PORT": "9123", "DEEPSEEK_API_KEY": "from-env", "JWT_SECRET": STRONG,
-        "DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/cip", "SMTP_FROM": "a@b.c",
-    })
+    config = load_config(
+        path,
+        environ={
+            "APP_PORT": "9123",
+            "DEEPSEEK_API_KEY": "from-env",
+            "JWT_SECRET": STRONG,
+            "DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/cip",
+            "SMTP_FROM": "a@b.c",
+        },
+    )
     assert config.server.port == 9123
     assert config.llm.api_key == "from-env"
     assert config.auth.jwt_secret == STRONG
@@ -60,14 +66,17 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 
 
 def test_bad_environment_value_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="server.port:"):
+    with pytest.raises(ConfigError, match=r"server\.port:"):
         load_config(write(tmp_path, ""), environ={"APP_PORT": "http"})
 
 
 def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
     folder = tmp_path / "conf"
     folder.mkdir()
-    path = write(folder, "[prompts]\ndefault_file = 'p/system.txt'\n[tenants.acme]\nprompt_file = 'acme.txt'\n")
+    path = write(
+        folder,
+        "[prompts]\ndefault_file = 'p/system.txt'\n[tenants.acme]\nprompt_file = 'acme.txt'\n",
+    )
     config = load_config(path, environ={})
     assert config.prompts.default_file == folder / "p/system.txt"
     assert config.tenants["acme"].prompt_file == folder / "acme.txt"
@@ -77,7 +86,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
 @pytest.mark.parametrize("secret", ["", "change-me-please-change-me-please-1234", "short"])
 def test_production_refuses_a_weak_secret(tmp_path: Path, secret: str) -> None:
     raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": secret}}
-    with pytest.raises(ConfigError, match="auth.jwt_secret"):
+    with pytest.raises(ConfigError, match=r"auth\.jwt_secret"):
         build_config(raw, root=tmp_path, environ={})
 
 

@@ -17,18 +17,31 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from cip import db
-from cip.sql import queries
-from cip.store.dialog_history import SNIPPET_CHARS
-from conftest import DatabaseServer
+from cip.db.migrations import apply_migrations
+from cip.db.queries import Executor, queries
+from cip.db.store.dialogs import SNIPPET_CHARS
+from support.database import DatabaseServer
+from support.fixtures import NewTenant
 
-LIST_PAGE = queries("dialog_history").list_page
+LIST_PAGE = queries("dialogs").list_page
 HEAVY_USER = "heavy-visitor"
-PARAMETER_TYPES = "uuid, text, bigint, bigint, integer"
+PARAMETER_TYPES = {
+    "tenant_id": "uuid",
+    "user_id": "text",
+    "limit": "bigint",
+    "offset": "bigint",
+    "snippet_chars": "integer",
+}
 
 
-async def load(connection: asyncpg.Connection, tenant_id: UUID, *, heavy_dialogs: int,
-               other_dialogs: int, messages_per_dialog: int) -> None:
+async def load(
+    connection: Executor,
+    tenant_id: UUID,
+    *,
+    heavy_dialogs: int,
+    other_dialogs: int,
+    messages_per_dialog: int,
+) -> None:
     """`heavy_dialogs` dialogs of HEAVY_USER among `other_dialogs` of 30,000 other visitors,
     each with alternating user/assistant messages, then fresh statistics."""
     await connection.execute(
@@ -37,16 +50,25 @@ async def load(connection: asyncpg.Connection, tenant_id: UUID, *, heavy_dialogs
         SELECT $1, CASE WHEN n <= $2 THEN $4 ELSE 'visitor-' || (n % 30000) END, 'dialog ' || n,
                now() - n * interval '1 minute', now() - n * interval '1 minute'
         FROM generate_series(1, $2::integer + $3::integer) AS n
-        """, tenant_id, heavy_dialogs, other_dialogs, HEAVY_USER)
+        """,
+        tenant_id,
+        heavy_dialogs,
+        other_dialogs,
+        HEAVY_USER,
+    )
     await connection.execute(
         """
         INSERT INTO message (tenant_id, dialog_id, role, content, created_at, updated_at)
         SELECT dialog.tenant_id, dialog.id, CASE WHEN k % 2 = 1 THEN 'user' ELSE 'assistant' END,
                'message ' || k || ' of ' || dialog.title,
-               dialog.created_at + k * interval '1 second', dialog.created_at + k * interval '1 second'
+               dialog.created_at + k * interval '1 second',
+               dialog.created_at + k * interval '1 second'
         FROM dialog CROSS JOIN generate_series(1, $2) AS k
         WHERE dialog.tenant_id = $1
-        """, tenant_id, messages_per_dialog)
+        """,
+        tenant_id,
+        messages_per_dialog,
+    )
     await connection.execute("VACUUM ANALYZE dialog")
     await connection.execute("VACUUM ANALYZE message")
 
@@ -57,21 +79,32 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from nodes(child)
 
 
-async def plans(connection: asyncpg.Connection, tenant_id: UUID, offset: int,
-                analyze: bool = False) -> dict[str, tuple[dict[str, Any], str]]:
+async def plans(
+    connection: Executor, tenant_id: UUID, offset: int, analyze: bool = False
+) -> dict[str, tuple[dict[str, Any], str]]:
     """The custom and the generic plan of one page: (JSON plan, text plan) each."""
-    arguments = f"'{tenant_id}', '{HEAVY_USER}', 20, {offset}, {SNIPPET_CHARS}"
+    values = {
+        "tenant_id": f"'{tenant_id}'",
+        "user_id": f"'{HEAVY_USER}'",
+        "limit": "20",
+        "offset": str(offset),
+        "snippet_chars": str(SNIPPET_CHARS),
+    }
+    arguments = ", ".join(values[name] for name in LIST_PAGE.params)
+    types = ", ".join(PARAMETER_TYPES[name] for name in LIST_PAGE.params)
     options = "ANALYZE, BUFFERS, " if analyze else ""
     found = {}
-    await connection.execute(f"PREPARE list_page_plan ({PARAMETER_TYPES}) AS {LIST_PAGE}")
+    await connection.execute(f"PREPARE list_page_plan ({types}) AS {LIST_PAGE.sql}")
     try:
         for mode in ("force_custom_plan", "force_generic_plan"):
             await connection.execute(f"SET plan_cache_mode = {mode}")
             explain = f"EXPLAIN (%s) EXECUTE list_page_plan ({arguments})"
             as_json = await connection.fetchval(explain % f"{options}FORMAT JSON")
             as_text = await connection.fetch(explain % f"{options}COSTS OFF")
-            found[mode] = (json.loads(as_json)[0]["Plan"] if isinstance(as_json, str)
-                           else as_json[0]["Plan"], "\n".join(row[0] for row in as_text))
+            found[mode] = (
+                json.loads(as_json)[0]["Plan"] if isinstance(as_json, str) else as_json[0]["Plan"],
+                "\n".join(row[0] for row in as_text),
+            )
     finally:
         await connection.execute("DEALLOCATE list_page_plan")
         await connection.execute("RESET plan_cache_mode")
@@ -79,8 +112,10 @@ async def plans(connection: asyncpg.Connection, tenant_id: UUID, offset: int,
 
 
 def assert_served_by_indexes(plan: dict[str, Any], text: str) -> None:
-    scans = [(node["Node Type"], node.get("Relation Name"), node.get("Index Name"))
-             for node in nodes(plan)]
+    scans = [
+        (node["Node Type"], node.get("Relation Name"), node.get("Index Name"))
+        for node in nodes(plan)
+    ]
     assert not [scan for scan in scans if scan[0] == "Seq Scan"], text
     used = {(index, kind) for kind, _, index in scans if index}
     assert ("dialog_by_user", "Index Only Scan") in used, text  # the total
@@ -89,11 +124,14 @@ def assert_served_by_indexes(plan: dict[str, Any], text: str) -> None:
     assert ("message_by_dialog", "Index Only Scan") in used, text  # the count
 
 
-async def test_the_list_statement_uses_the_indexes(pool: asyncpg.Pool, new_tenant) -> None:
+async def test_the_list_statement_uses_the_indexes(
+    pool: asyncpg.Pool, new_tenant: NewTenant
+) -> None:
     tenant = await new_tenant()
     async with pool.acquire() as connection:
-        await load(connection, tenant.id, heavy_dialogs=200, other_dialogs=10_000,
-                   messages_per_dialog=2)
+        await load(
+            connection, tenant.id, heavy_dialogs=200, other_dialogs=10_000, messages_per_dialog=2
+        )
         for offset in (0, 180):
             for plan, text in (await plans(connection, tenant.id, offset)).values():
                 assert_served_by_indexes(plan, text)
@@ -102,16 +140,24 @@ async def test_the_list_statement_uses_the_indexes(pool: asyncpg.Pool, new_tenan
 @pytest.mark.slow
 async def test_a_tenant_of_a_million_messages(database_server: DatabaseServer) -> None:
     url = database_server.create_database("cip_plan")
-    db.apply_migrations(url)
+    apply_migrations(url)
     connection = await asyncpg.connect(url)
     try:
         tenant_id = await connection.fetchval(
-            "INSERT INTO tenant (slug, name) VALUES ('load', 'Load') RETURNING id")
-        await load(connection, tenant_id, heavy_dialogs=10_000, other_dialogs=90_000,
-                   messages_per_dialog=10)
+            "INSERT INTO tenant (slug, name) VALUES ('load', 'Load') RETURNING id"
+        )
+        await load(
+            connection,
+            tenant_id,
+            heavy_dialogs=10_000,
+            other_dialogs=90_000,
+            messages_per_dialog=10,
+        )
         assert await connection.fetchval("SELECT count(*) FROM message") == 1_000_000
         for offset in (0, 9_980):
-            for mode, (plan, text) in (await plans(connection, tenant_id, offset, analyze=True)).items():
+            for mode, (plan, text) in (
+                await plans(connection, tenant_id, offset, analyze=True)
+            ).items():
                 print(f"\n--- offset {offset}, {mode}\n{text}")
                 assert_served_by_indexes(plan, text)
     finally:

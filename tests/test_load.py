@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from fake_llm import FakeLlm, Script
-from process_server import ProcessServer
-from sse_events import parse_sse
+from support.fake_llm import FakeLlm, Script
+from support.process_server import ProcessServer
+from support.sse_events import parse_sse
 
 VISITORS = int(os.environ.get("CIP_LOAD_VISITORS", "200"))
 SECONDS = float(os.environ.get("CIP_LOAD_SECONDS", "60"))
@@ -42,8 +42,9 @@ class Tally:
         return sum(count for status, count in self.statuses.items() if status >= 500)
 
 
-async def request(session: aiohttp.ClientSession, tally: Tally, method: str, url: str,
-                  **kwargs: object) -> tuple[int, str]:
+async def request(
+    session: aiohttp.ClientSession, tally: Tally, method: str, url: str, **kwargs: object
+) -> tuple[int, str]:
     tally.requests += 1
     try:
         async with asyncio.timeout(REQUEST_GUARD_SECONDS):
@@ -85,26 +86,39 @@ async def visitor(session: aiohttp.ClientSession, base: str, tally: Tally, deadl
 async def rows_lost(server: ProcessServer, tally: Tally) -> int:
     """Accepted questions missing, stored other than once, or whose reply is not complete;
     plus stored questions that were never accepted."""
-    rows = await server.fetch("SELECT id::text AS id, role, content, status FROM message"
-                              " WHERE tenant_id = $1::uuid", await server.tenant_id())
+    rows = await server.fetch(
+        "SELECT id::text AS id, role, content, status FROM message WHERE tenant_id = $1::uuid",
+        await server.tenant_id(),
+    )
     by_id = {row["id"]: row for row in rows}
     asked = Counter(row["content"] for row in rows if row["role"] == "user")
     lost = 0
     for question_id, (reply_id, question) in tally.accepted.items():
         stored, reply = by_id.get(question_id), by_id.get(reply_id)
-        if (stored is None or stored["content"] != question or asked[question] != 1
-                or reply is None or (reply["status"], reply["content"]) != ("complete", "".join(ANSWER))):
+        if (
+            stored is None
+            or stored["content"] != question
+            or asked[question] != 1
+            or reply is None
+            or (reply["status"], reply["content"]) != ("complete", "".join(ANSWER))
+        ):
             lost += 1
     return lost + sum(asked.values()) - len(tally.accepted)
 
 
 @pytest.mark.slow
 async def test_load_loses_no_message_and_never_fails(
-        make_process_server: Callable[..., ProcessServer], fake_llm: FakeLlm,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    server = make_process_server(limits={
-        "chat_per_user_per_minute": UNLIMITED, "chat_per_ip_per_minute": UNLIMITED,
-        "register_per_ip_per_hour": UNLIMITED})
+    make_process_server: Callable[..., ProcessServer],
+    fake_llm: FakeLlm,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = make_process_server(
+        limits={
+            "chat_per_user_per_minute": UNLIMITED,
+            "chat_per_ip_per_minute": UNLIMITED,
+            "register_per_ip_per_hour": UNLIMITED,
+        }
+    )
     await server.start()
     fake_llm.script = Script(deltas=ANSWER)
     base = f"{server.url}/api/v1/tenants/{await server.tenant_id()}"
@@ -115,9 +129,11 @@ async def test_load_loses_no_message_and_never_fails(
         await asyncio.gather(*(visitor(session, base, tally, deadline) for _ in range(VISITORS)))
     lost = await rows_lost(server, tally)
     with capsys.disabled():
-        print(f"\nload: {VISITORS} visitors for {SECONDS:.0f} s: {tally.requests} requests sent, "
-              f"{len(tally.accepted)} messages accepted, {tally.server_errors} 5xx seen, "
-              f"{tally.hung} hung, {lost} rows lost; statuses {dict(sorted(tally.statuses.items()))}")
+        print(
+            f"\nload: {VISITORS} visitors for {SECONDS:.0f} s: {tally.requests} requests sent, "
+            f"{len(tally.accepted)} messages accepted, {tally.server_errors} 5xx seen, "
+            f"{tally.hung} hung, {lost} rows lost; statuses {dict(sorted(tally.statuses.items()))}"
+        )
     assert tally.statuses.keys() == {200}, tally.statuses
     assert (tally.server_errors, tally.hung, tally.broken_streams, lost) == (0, 0, 0, 0)
     assert tally.accepted

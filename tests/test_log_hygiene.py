@@ -20,11 +20,11 @@ import aiohttp
 import pytest
 
 from cip.config import Config
-from fake_llm import FakeLlm, Script
-from live_server import serve_in_thread
-from process_server import API_KEY, ProcessServer
-from smtp_server import SmtpServer
-from sse_events import parse_sse
+from support.fake_llm import FakeLlm, Script
+from support.live_server import serve_in_thread
+from support.process_server import API_KEY, ProcessServer
+from support.smtp_server import SmtpServer
+from support.sse_events import parse_sse
 
 
 @dataclass
@@ -42,26 +42,37 @@ async def expect(response: aiohttp.ClientResponse, status: int) -> Any:
     return await response.json() if response.content_type == "application/json" else None
 
 
-async def chat(session: aiohttp.ClientSession, journey: Journey, fake_llm: FakeLlm,
-               label: str, headers: dict[str, str] | None = None, **body: Any) -> dict[str, Any]:
-    answer = [journey.keep(f"{label} answer part {index}", f"{label}-reply{index}-{uuid.uuid4().hex[:8]}")
-              for index in range(2)]
+async def chat(
+    session: aiohttp.ClientSession,
+    journey: Journey,
+    fake_llm: FakeLlm,
+    label: str,
+    headers: dict[str, str] | None = None,
+    **body: Any,
+) -> dict[str, Any]:
+    answer = [
+        journey.keep(f"{label} answer part {index}", f"{label}-reply{index}-{uuid.uuid4().hex[:8]}")
+        for index in range(2)
+    ]
     fake_llm.script = Script(deltas=[answer[0], " ", answer[1]])
     question = journey.keep(f"{label} question", f"{label} question {uuid.uuid4().hex}?")
-    async with session.post(f"{journey.base}/chat", json={"message": question, **body},
-                            headers=headers) as response:
+    async with session.post(
+        f"{journey.base}/chat", json={"message": question, **body}, headers=headers
+    ) as response:
         assert response.status == 200
         events = parse_sse(await response.text())
     assert events[-2][0] == "done"
-    return events[0][1]
+    meta: dict[str, Any] = events[0][1]
+    return meta
 
 
 def token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
 
 
-async def visitor_journey(session: aiohttp.ClientSession, url: str, slug: str,
-                          smtp_server: SmtpServer, fake_llm: FakeLlm) -> Journey:
+async def visitor_journey(
+    session: aiohttp.ClientSession, url: str, slug: str, smtp_server: SmtpServer, fake_llm: FakeLlm
+) -> Journey:
     async with session.get(f"{url}/api/v1/tenants/by-slug/{slug}") as response:
         tenant_id = (await expect(response, 200))["id"]
     journey = Journey(base=f"{url}/api/v1/tenants/{tenant_id}")
@@ -70,40 +81,73 @@ async def visitor_journey(session: aiohttp.ClientSession, url: str, slug: str,
 
     email = f"visitor-{uuid.uuid4().hex[:8]}@example.com"
     password = journey.keep("first password", f"first-pass-{uuid.uuid4().hex}")
-    await expect(await session.post(f"{journey.base}/register",
-                                    json={"email": email, "password": password}), 202)
+    await expect(
+        await session.post(f"{journey.base}/register", json={"email": email, "password": password}),
+        202,
+    )
     [confirmation] = await smtp_server.wait_for(1)
     link = journey.keep("confirmation link", confirmation.links[0])
     token = journey.keep("confirmation token", token_of(link))
-    await expect(await session.get(f"{url}/api/v1/tenants/by-slug/{slug}/confirm",
-                                   params={"token": token}), 200)
+    await expect(
+        await session.get(f"{url}/api/v1/tenants/by-slug/{slug}/confirm", params={"token": token}),
+        200,
+    )
     wrong = journey.keep("wrong password", f"wrong-pass-{uuid.uuid4().hex}")
-    await expect(await session.post(f"{journey.base}/login",
-                                    json={"email": email, "password": wrong}), 401)
-    login = await expect(await session.post(f"{journey.base}/login", json={
-        "email": email, "password": password, "guest_user_id": guest}), 200)
+    await expect(
+        await session.post(f"{journey.base}/login", json={"email": email, "password": wrong}), 401
+    )
+    login = await expect(
+        await session.post(
+            f"{journey.base}/login",
+            json={"email": email, "password": password, "guest_user_id": guest},
+        ),
+        200,
+    )
     jwt = journey.keep("first JWT", login["access_token"])
     journey.keep("first JWT signature", jwt.rsplit(".", 1)[1])
     bearer = {"Authorization": f"Bearer {jwt}"}
 
     meta = await chat(session, journey, fake_llm, "account", headers=bearer)
     await expect(await session.get(f"{journey.base}/me/dialogs", headers=bearer), 200)
-    await expect(await session.get(f"{journey.base}/me/dialogs/{meta['dialog_id']}",
-                                   headers=bearer), 200)
-    await expect(await session.post(f"{journey.base}/me/saved", headers=bearer, json={
-        "type": "message", "reference_id": meta["message_id"]}), 201)
+    await expect(
+        await session.get(f"{journey.base}/me/dialogs/{meta['dialog_id']}", headers=bearer), 200
+    )
+    await expect(
+        await session.post(
+            f"{journey.base}/me/saved",
+            headers=bearer,
+            json={"type": "message", "reference_id": meta["message_id"]},
+        ),
+        201,
+    )
     await expect(await session.get(f"{journey.base}/me/saved", headers=bearer), 200)
-    await expect(await session.patch(f"{journey.base}/me/profile", headers=bearer,
-                                     json={"display_name": "Ann"}), 200)
+    await expect(
+        await session.patch(
+            f"{journey.base}/me/profile", headers=bearer, json={"display_name": "Ann"}
+        ),
+        200,
+    )
 
     await expect(await session.post(f"{journey.base}/password/forgot", json={"email": email}), 202)
     reset_mail = (await smtp_server.wait_for(2))[1]
     reset_link = journey.keep("reset link", reset_mail.links[0])
     new_password = journey.keep("new password", f"second-pass-{uuid.uuid4().hex}")
-    await expect(await session.post(f"{journey.base}/password/reset", json={
-        "token": journey.keep("reset token", token_of(reset_link)), "password": new_password}), 200)
-    login = await expect(await session.post(f"{journey.base}/login", json={
-        "email": email, "password": new_password}), 200)
+    await expect(
+        await session.post(
+            f"{journey.base}/password/reset",
+            json={
+                "token": journey.keep("reset token", token_of(reset_link)),
+                "password": new_password,
+            },
+        ),
+        200,
+    )
+    login = await expect(
+        await session.post(
+            f"{journey.base}/login", json={"email": email, "password": new_password}
+        ),
+        200,
+    )
     journey.keep("second JWT", login["access_token"])
     return journey
 
@@ -115,14 +159,18 @@ def leaks(log: str, journey: Journey) -> list[str]:
 def assert_logged_requests(log: str, journey: Journey) -> None:
     """The log is the real one: it holds the journey's request lines (without queries)."""
     path = urlsplit(journey.base).path
-    for line in (f"POST {path}/login 401", f"POST {path}/login 200", f"POST {path}/chat 200",
-                 f"POST {path}/password/reset 200"):
+    for line in (
+        f"POST {path}/login 401",
+        f"POST {path}/login 200",
+        f"POST {path}/chat 200",
+        f"POST {path}/password/reset 200",
+    ):
         assert re.search(re.escape(line), log), f"{line!r} not in the log:\n{log}"
 
 
 async def test_a_served_process_logs_no_secret_and_no_conversation(
-        make_process_server: Callable[..., ProcessServer], smtp_server: SmtpServer,
-        fake_llm: FakeLlm) -> None:
+    make_process_server: Callable[..., ProcessServer], smtp_server: SmtpServer, fake_llm: FakeLlm
+) -> None:
     server = make_process_server(smtp={"host": "127.0.0.1", "port": smtp_server.port})
     await server.start()
     async with aiohttp.ClientSession() as session:
@@ -135,12 +183,17 @@ async def test_a_served_process_logs_no_secret_and_no_conversation(
 
 
 async def test_debug_logs_of_the_app_carry_no_secret_and_no_conversation(
-        make_config: Callable[..., Config], smtp_server: SmtpServer, fake_llm: FakeLlm,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_config: Callable[..., Config],
+    smtp_server: SmtpServer,
+    fake_llm: FakeLlm,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     slug = f"logs-{uuid.uuid4().hex[:12]}"
-    config = make_config(smtp={"host": "127.0.0.1", "port": smtp_server.port},
-                         llm={"api_url": fake_llm.url, "api_key": API_KEY},
-                         tenants={slug: {"name": "Logs", "locale": "en"}})
+    config = make_config(
+        smtp={"host": "127.0.0.1", "port": smtp_server.port},
+        llm={"api_url": fake_llm.url, "api_key": API_KEY},
+        tenants={slug: {"name": "Logs", "locale": "en"}},
+    )
     caplog.set_level(logging.DEBUG, logger="cip")
     with serve_in_thread(config) as url:
         async with aiohttp.ClientSession() as session:

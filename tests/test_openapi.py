@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from cip.openapi import declared
+from cip.http.openapi import declared
+from support.fixtures import Client
 
 
-async def test_document_covers_every_api_route(client) -> None:
+async def test_document_covers_every_api_route(client: Client) -> None:
     response = await client.get("/api/v1/openapi.json")
     assert response.status == 200
     document = await response.json()
@@ -13,7 +14,8 @@ async def test_document_covers_every_api_route(client) -> None:
     undeclared = [
         f"{route.method} {route.resource.canonical}"
         for route in client.app.router.routes()
-        if route.resource is not None and route.method != "HEAD"
+        if route.resource is not None
+        and route.method != "HEAD"
         and route.resource.canonical.startswith(("/api/", "/healthz", "/readyz"))
         and not route.resource.canonical.endswith("/openapi.json")
         and declared(route.handler) is None
@@ -24,10 +26,15 @@ async def test_document_covers_every_api_route(client) -> None:
     schema_name = by_slug["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert schema_name == "#/components/schemas/TenantOut"
     assert set(document["components"]["schemas"]["TenantOut"]["properties"]) == {
-        "id", "slug", "name", "welcome_message", "locale"}
+        "id",
+        "slug",
+        "name",
+        "welcome_message",
+        "locale",
+    }
 
 
-async def test_chat_is_documented_as_it_behaves(client) -> None:
+async def test_chat_is_documented_as_it_behaves(client: Client) -> None:
     document = await (await client.get("/api/v1/openapi.json")).json()
     chat = document["paths"]["/api/v1/tenants/{tenant_id}/chat"]["post"]
     assert [p["name"] for p in chat["parameters"]] == ["tenant_id"]  # the guest id is in the body
@@ -36,5 +43,6 @@ async def test_chat_is_documented_as_it_behaves(client) -> None:
         schema = chat["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ChatFailureOut"}
     assert {"dialog_id", "user_message_id"} <= set(
-        document["components"]["schemas"]["ChatFailureOut"]["properties"])
+        document["components"]["schemas"]["ChatFailureOut"]["properties"]
+    )
     assert "text/event-stream" in chat["responses"]["200"]["content"]

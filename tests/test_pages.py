@@ -9,16 +9,29 @@ import json
 import re
 import uuid
 
+import aiohttp
+import asyncpg
 from aiohttp import web
 from playwright.async_api import expect
+from pytest_aiohttp import AiohttpServer
 
-from browser_harness import PHONE
-from cip.store import tenants
-from conftest import ROOT
+from cip.db.store import tenants
+from support.browser import PHONE, Browser
+from support.database import ROOT
+from support.fixtures import Client, NewTenant, StartServer
 
 PAGE_PATHS = [
-    "chat", "my", "my/dialogs", "my/dialogs/0b5e7f3c-8a43-4c43-9a59-0f1b0a0f3c11", "my/saved",
-    "my/profile", "register", "login", "confirm?token=abc", "forgot", "reset?token=abc",
+    "chat",
+    "my",
+    "my/dialogs",
+    "my/dialogs/0b5e7f3c-8a43-4c43-9a59-0f1b0a0f3c11",
+    "my/saved",
+    "my/profile",
+    "register",
+    "login",
+    "confirm?token=abc",
+    "forgot",
+    "reset?token=abc",
 ]
 STATIC = ROOT / "static"
 
@@ -27,8 +40,12 @@ def csp_directives(header: str) -> dict[str, str]:
     return {part.split(" ", 1)[0]: part.split(" ", 1)[1] for part in header.split("; ")}
 
 
-async def test_every_page_is_html_with_the_security_headers(client, new_tenant) -> None:
-    tenant = await new_tenant(allowed_origins=["https://shop.example", "https://*.partner.example:8443"])
+async def test_every_page_is_html_with_the_security_headers(
+    client: Client, new_tenant: NewTenant
+) -> None:
+    tenant = await new_tenant(
+        allowed_origins=["https://shop.example", "https://*.partner.example:8443"]
+    )
     for path in PAGE_PATHS:
         response = await client.get(f"/{tenant.slug}/{path}")
         assert response.status == 200, path
@@ -39,11 +56,14 @@ async def test_every_page_is_html_with_the_security_headers(client, new_tenant) 
         assert csp["script-src"] == "'self'"
         assert csp["default-src"] == "'self'"
         assert csp["base-uri"] == "'none'"
-        assert csp["frame-ancestors"] == "'self' https://shop.example https://*.partner.example:8443"
+        assert (
+            csp["frame-ancestors"] == "'self' https://shop.example https://*.partner.example:8443"
+        )
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         token_page = path.startswith(("confirm", "reset"))
         assert response.headers["Referrer-Policy"] == (
-            "no-referrer" if token_page else "strict-origin-when-cross-origin")
+            "no-referrer" if token_page else "strict-origin-when-cross-origin"
+        )
         html = await response.text()
         assert f'data-tenant-id="{tenant.id}"' in html
         assert f'data-slug="{tenant.slug}"' in html
@@ -52,29 +72,41 @@ async def test_every_page_is_html_with_the_security_headers(client, new_tenant) 
         assert scripts and all('type="module" src="/static/js/' in tag for tag in scripts)
 
 
-async def test_frame_ancestors_is_self_without_allowed_origins(client, new_tenant) -> None:
+async def test_frame_ancestors_is_self_without_allowed_origins(
+    client: Client, new_tenant: NewTenant
+) -> None:
     # A malformed stored origin is dropped rather than written into the header.
-    tenant = await new_tenant(allowed_origins=["https://ok.example", "https://x.example; script-src *"])
+    tenant = await new_tenant(
+        allowed_origins=["https://ok.example", "https://x.example; script-src *"]
+    )
     response = await client.get(f"/{tenant.slug}/chat")
     assert csp_directives(response.headers["Content-Security-Policy"])["frame-ancestors"] == (
-        "'self' https://ok.example")
+        "'self' https://ok.example"
+    )
     plain = await new_tenant()
     response = await client.get(f"/{plain.slug}/chat")
-    assert csp_directives(response.headers["Content-Security-Policy"])["frame-ancestors"] == "'self'"
+    assert (
+        csp_directives(response.headers["Content-Security-Policy"])["frame-ancestors"] == "'self'"
+    )
 
 
-async def test_tenant_values_are_escaped_into_the_page(client, pool) -> None:
-    tenant = await tenants.create(pool, f"t-{uuid.uuid4().hex[:12]}",
-                                  '<script>alert("name")</script>',
-                                  {"locale": "en", "welcome_message": '"><img src=x onerror=alert(1)>'})
-    html = await (await client.get(f"/{tenant.slug}/chat")).text()
-    assert "<script>alert" not in html and "<img" not in html
-    assert 'data-tenant-name="&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;"' in html
-    assert 'data-welcome="&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"' in html
-    assert '<html lang="en">' in html
+async def test_tenant_values_are_escaped_into_the_page(client: Client, pool: asyncpg.Pool) -> None:
+    tenant = await tenants.create(
+        pool,
+        slug=f"t-{uuid.uuid4().hex[:12]}",
+        name='<script>alert("name")</script>',
+        settings={"locale": "en", "welcome_message": '"><img src=x onerror=alert(1)>'},
+    )
+    page = await (await client.get(f"/{tenant.slug}/chat")).text()
+    assert "<script>alert" not in page and "<img" not in page
+    # Quotes are escaped (as &#34;), so each value stays inside its attribute, whole.
+    attributes = dict(re.findall(r' data-([a-z-]+)="([^"]*)"', page))
+    assert html.unescape(attributes["tenant-name"]) == '<script>alert("name")</script>'
+    assert html.unescape(attributes["welcome"]) == '"><img src=x onerror=alert(1)>'
+    assert '<html lang="en">' in page
 
 
-async def test_unknown_slug_is_a_friendly_404_page(client) -> None:
+async def test_unknown_slug_is_a_friendly_404_page(client: Client) -> None:
     for path in ("/no-such-tenant/chat", "/no-such-tenant/my/saved", "/Bad_Slug!/login", "/nope"):
         response = await client.get(path)
         assert response.status == 404, path
@@ -84,7 +116,9 @@ async def test_unknown_slug_is_a_friendly_404_page(client) -> None:
         assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
 
 
-async def test_slug_root_leads_to_the_chat_and_static_files_are_served(client, new_tenant) -> None:
+async def test_slug_root_leads_to_the_chat_and_static_files_are_served(
+    client: Client, new_tenant: NewTenant
+) -> None:
     tenant = await new_tenant()
     response = await client.get(f"/{tenant.slug}", allow_redirects=False)
     assert response.status == 302 and response.headers["Location"] == f"/{tenant.slug}/chat"
@@ -98,30 +132,52 @@ async def test_slug_root_leads_to_the_chat_and_static_files_are_served(client, n
     assert (await client.get("/api/v1/nothing")).content_type == "application/json"
 
 
-def i18n_keys_used() -> set[str]:
-    """Every text key the templates and scripts name literally."""
+async def i18n_keys_used(client: aiohttp.ClientSession, base_url: str) -> set[str]:
+    """Every text key the pages (as served) and the scripts name literally."""
     keys: set[str] = set()
-    for template in (STATIC / "pages").glob("*.html"):
-        keys.update(re.findall(r'data-i18n(?:-[a-z]+)?="([^"$]+)"', template.read_text()))
+    for path in PAGE_PATHS:
+        async with client.get(f"{base_url}/demo/{path}") as response:
+            html = await response.text()
+        keys.update(re.findall(r'data-i18n(?:-[a-z]+)?="([^"]+)"', html))
     for script in (STATIC / "js").glob("*.js"):
         keys.update(re.findall(r"\bt\('([a-zA-Z]+\.[a-zA-Z_]+)'", script.read_text()))
     return keys
 
 
-async def test_every_text_exists_in_both_languages(live_server, browser) -> None:
+async def test_every_text_exists_in_both_languages(
+    live_server: StartServer, browser: Browser
+) -> None:
     server = await live_server()
     page = await browser.new_page()
     await page.goto(f"{server.url}/demo/chat")
     texts = await page.evaluate("import('/static/js/i18n.js').then((m) => m.TEXTS)")
     assert set(texts["ru"]) == set(texts["en"])
-    dynamic = ({f"title.{name}" for name in ("chat", "my", "dialogs", "dialog", "saved", "profile",
-                                             "register", "login", "confirm", "forgot", "reset")}
-               | {f"status.{name}" for name in ("interrupted", "stopped", "error")})
-    missing = (i18n_keys_used() | dynamic) - set(texts["ru"])
+    dynamic = {
+        f"title.{name}"
+        for name in (
+            "chat",
+            "my",
+            "dialogs",
+            "dialog",
+            "saved",
+            "profile",
+            "register",
+            "login",
+            "confirm",
+            "forgot",
+            "reset",
+        )
+    } | {f"status.{name}" for name in ("interrupted", "stopped", "error")}
+    async with aiohttp.ClientSession() as client:
+        used = await i18n_keys_used(client, server.url)
+    assert {"field.email", "field.newPassword", "dialogs.empty", "saved.empty"} <= used
+    missing = (used | dynamic) - set(texts["ru"])
     assert missing == set()
 
 
-async def test_pages_speak_the_tenant_language(live_server, browser, new_tenant) -> None:
+async def test_pages_speak_the_tenant_language(
+    live_server: StartServer, browser: Browser, new_tenant: NewTenant
+) -> None:
     server = await live_server()
     english = await new_tenant(locale="en", welcome_message="Hi! Ask me anything.")
     russian = await new_tenant(locale="ru")
@@ -137,7 +193,9 @@ async def test_pages_speak_the_tenant_language(live_server, browser, new_tenant)
     assert browser.errors == []
 
 
-async def test_every_form_field_has_a_label(live_server, browser, new_tenant) -> None:
+async def test_every_form_field_has_a_label(
+    live_server: StartServer, browser: Browser, new_tenant: NewTenant
+) -> None:
     server = await live_server()
     tenant = await new_tenant(locale="en")
     page = await browser.new_page()
@@ -151,15 +209,20 @@ async def test_every_form_field_has_a_label(live_server, browser, new_tenant) ->
     assert browser.errors == []
 
 
-async def test_the_sse_reader_joins_events_split_anywhere(live_server, browser) -> None:
+async def test_the_sse_reader_joins_events_split_anywhere(
+    live_server: StartServer, browser: Browser
+) -> None:
     server = await live_server()
     page = await browser.new_page()
     await page.goto(f"{server.url}/demo/chat")
-    stream = ('event: meta\r\ndata: {"dialog_id": "d"}\r\n\r\n: ping\n\n'
-              'data:{"content": "При"}\n\ndata: {"content": "вет\\nмир"}\r\r'
-              'event: done\ndata: {"message_id": "m"}\n\ndata: [DONE]\n\nevent: trailing\ndata: x')
+    stream = (
+        'event: meta\r\ndata: {"dialog_id": "d"}\r\n\r\n: ping\n\n'
+        'data:{"content": "При"}\n\ndata: {"content": "вет\\nмир"}\r\r'
+        'event: done\ndata: {"message_id": "m"}\n\ndata: [DONE]\n\nevent: trailing\ndata: x'
+    )
     # Every way of cutting the stream in two, and one character at a time.
-    result = await page.evaluate("""async (stream) => {
+    result = await page.evaluate(
+        """async (stream) => {
         const { parseSse } = await import('/static/js/sse.js');
         const run = (chunks) => {
             let pending = ''; const events = [];
@@ -170,9 +233,14 @@ async def test_the_sse_reader_joins_events_split_anywhere(live_server, browser) 
             return JSON.stringify(events);
         };
         const whole = run([stream]);
-        const cuts = [...Array(stream.length + 1).keys()].map((i) => run([stream.slice(0, i), stream.slice(i)]));
-        return { whole, splitsAgree: cuts.every((c) => c === whole), byChar: run([...stream]) === whole };
-    }""", stream)
+        const cuts = [...Array(stream.length + 1).keys()]
+          .map((i) => run([stream.slice(0, i), stream.slice(i)]));
+        return {
+          whole, splitsAgree: cuts.every((c) => c === whole), byChar: run([...stream]) === whole,
+        };
+    }""",
+        stream,
+    )
     assert json.loads(result["whole"]) == [
         {"event": "meta", "data": '{"dialog_id": "d"}'},
         {"event": "message", "data": '{"content": "При"}'},
@@ -183,7 +251,9 @@ async def test_the_sse_reader_joins_events_split_anywhere(live_server, browser) 
     assert result["splitsAgree"] and result["byChar"]
 
 
-async def test_safe_next_only_follows_this_tenant_pages(live_server, browser, new_tenant) -> None:
+async def test_safe_next_only_follows_this_tenant_pages(
+    live_server: StartServer, browser: Browser, new_tenant: NewTenant
+) -> None:
     server = await live_server()
     tenant = await new_tenant()
     page = await browser.new_page()
@@ -200,13 +270,19 @@ async def test_safe_next_only_follows_this_tenant_pages(live_server, browser, ne
     }
     for raw, expected in cases.items():
         # common.js is evaluated in the page, so it sees this tenant in <body>.
-        got = await page.evaluate("(raw) => import('/static/js/common.js').then((m) => m.safeNext(raw))", raw)
+        got = await page.evaluate(
+            "(raw) => import('/static/js/common.js').then((m) => m.safeNext(raw))", raw
+        )
         assert got == expected, raw
 
 
-async def test_chat_fits_a_phone_without_horizontal_scroll(live_server, browser, new_tenant) -> None:
+async def test_chat_fits_a_phone_without_horizontal_scroll(
+    live_server: StartServer, browser: Browser, new_tenant: NewTenant
+) -> None:
     server = await live_server()
-    tenant = await new_tenant(locale="ru", welcome_message="Здравствуйте! " + "ОченьДлинноеСловоБезПробелов" * 8)
+    tenant = await new_tenant(
+        locale="ru", welcome_message="Здравствуйте! " + "ОченьДлинноеСловоБезПробелов" * 8
+    )
     page = await browser.new_page(PHONE)
     for path in ("chat", "my", "my/dialogs", "my/saved", "my/profile", "register", "login"):
         await page.goto(f"{server.url}/{tenant.slug}/{path}")
@@ -215,7 +291,9 @@ async def test_chat_fits_a_phone_without_horizontal_scroll(live_server, browser,
     assert browser.errors == []
 
 
-async def test_keyboard_reaches_the_chat_controls(live_server, browser, new_tenant) -> None:
+async def test_keyboard_reaches_the_chat_controls(
+    live_server: StartServer, browser: Browser, new_tenant: NewTenant
+) -> None:
     server = await live_server()
     tenant = await new_tenant(locale="en")
     page = await browser.new_page()
@@ -223,19 +301,34 @@ async def test_keyboard_reaches_the_chat_controls(live_server, browser, new_tena
     reached = []
     for _ in range(12):
         await page.keyboard.press("Tab")
-        reached.append(await page.evaluate(
-            "document.activeElement.id || document.activeElement.textContent.trim()"))
-    assert {"Skip to content", "Chat", "My account", "Log in", "new-dialog", "message", "send"} <= set(reached)
+        reached.append(
+            await page.evaluate(
+                "document.activeElement.id || document.activeElement.textContent.trim()"
+            )
+        )
+    assert {
+        "Skip to content",
+        "Chat",
+        "My account",
+        "Log in",
+        "new-dialog",
+        "message",
+        "send",
+    } <= set(reached)
     outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"  # the focused control is visibly marked
 
 
-async def test_chat_works_in_an_iframe_only_from_allowed_origins(live_server, browser, new_tenant,
-                                                                 aiohttp_server) -> None:
+async def test_chat_works_in_an_iframe_only_from_allowed_origins(
+    live_server: StartServer, browser: Browser, new_tenant: NewTenant, aiohttp_server: AiohttpServer
+) -> None:
     async def embedding_site(request: web.Request) -> web.Response:
         src = html.escape(request.query["src"])
-        return web.Response(text=f'<link rel="icon" href="data:,"><iframe id="chat" src="{src}" width="400" height="600"></iframe>',
-                            content_type="text/html")
+        return web.Response(
+            text='<link rel="icon" href="data:,">'
+            f'<iframe id="chat" src="{src}" width="400" height="600"></iframe>',
+            content_type="text/html",
+        )
 
     host = web.Application()
     host.router.add_get("/", embedding_site)
@@ -259,7 +352,9 @@ async def test_chat_works_in_an_iframe_only_from_allowed_origins(live_server, br
     assert any("frame-ancestors" in error for error in browser.errors)
 
 
-async def test_unknown_slug_shows_the_404_page_in_the_browser(live_server, browser) -> None:
+async def test_unknown_slug_shows_the_404_page_in_the_browser(
+    live_server: StartServer, browser: Browser
+) -> None:
     server = await live_server()
     page = await browser.new_page()
     response = await page.goto(f"{server.url}/no-such-company/chat")

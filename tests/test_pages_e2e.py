@@ -14,18 +14,20 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 
-from browser_harness import PHONE, SCREENSHOTS, Browser, LiveServer
-from rate_windows import within_one_window
-from fake_llm import FakeLlm, Script
-from smtp_server import SmtpServer
+from support.browser import PHONE, SCREENSHOTS, Browser, LiveServer
+from support.cabinet_data import CabinetData, one_row
+from support.fake_llm import FakeLlm, Script
+from support.fixtures import NewTenant, StartServer
+from support.smtp_server import SmtpServer
 
 PASSWORD = "correct horse battery"
 COMPLETE_ANSWER = '#messages .message.assistant[data-status="complete"] .bubble.formatted'
 
 
 @pytest.fixture
-async def site(live_server: Callable[..., Awaitable[LiveServer]], fake_llm: FakeLlm,
-               smtp_server: SmtpServer) -> LiveServer:
+async def site(
+    live_server: Callable[..., Awaitable[LiveServer]], fake_llm: FakeLlm, smtp_server: SmtpServer
+) -> LiveServer:
     return await live_server(
         llm={"api_url": fake_llm.url, "api_key": "sk-test"},
         smtp={"host": "127.0.0.1", "port": smtp_server.port, "retry_delay": 0.01},
@@ -47,30 +49,38 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0)
 
 
 async def guest_id(page: Page, tenant_id: Any) -> str | None:
-    return await page.evaluate(f"localStorage.getItem('cip:{tenant_id}:guest')")
+    """The guest id the page keeps for a tenant, if it keeps one."""
+    found: str | None = await page.evaluate(f"localStorage.getItem('cip:{tenant_id}:guest')")
+    return found
 
 
 async def messages_of(pool: asyncpg.Pool, tenant_id: Any) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT m.role, m.content, m.status, d.user_id, d.id AS dialog_id FROM message m "
         "JOIN dialog d ON d.tenant_id = m.tenant_id AND d.id = m.dialog_id "
-        "WHERE m.tenant_id = $1 ORDER BY m.created_at, m.id", tenant_id)
+        "WHERE m.tenant_id = $1 ORDER BY m.created_at, m.id",
+        tenant_id,
+    )
 
 
 RECORD_STREAMING_LENGTHS = """() => {
     window.streamedLengths = [];
     const record = () => {
-        const bubble = document.querySelector('#messages .message[data-status="streaming"] .bubble');
+        const bubble = document.querySelector(
+          '#messages .message[data-status="streaming"] .bubble');
         const length = bubble?.textContent.length ?? -1;
-        if (length > 0 && window.streamedLengths.at(-1) !== length) window.streamedLengths.push(length);
+        if (length > 0 && window.streamedLengths.at(-1) !== length) {
+          window.streamedLengths.push(length);
+        }
     };
     new MutationObserver(record).observe(document.querySelector('#messages'),
         { subtree: true, childList: true, characterData: true });
 }"""
 
 
-async def test_answer_streams_in_and_the_dialog_continues(site, browser: Browser, fake_llm, new_tenant,
-                                                          pool) -> None:
+async def test_answer_streams_in_and_the_dialog_continues(
+    site: LiveServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
     tenant = await new_tenant(locale="en", welcome_message="Hi, I am the ACME assistant.")
     deltas = [f"word{index} " for index in range(10)]
     fake_llm.script = Script(deltas=deltas, gap=0.15)
@@ -97,12 +107,17 @@ async def test_answer_streams_in_and_the_dialog_continues(site, browser: Browser
     await expect(page.locator(COMPLETE_ANSWER).nth(1)).to_have_text("Second answer.")
     # The second request carried the first turn: the same dialog continued.
     sent = [(turn["role"], turn["content"]) for turn in fake_llm.requests[1].json["messages"]]
-    assert sent[-3:] == [("user", "Tell me about ACME"), ("assistant", "".join(deltas)),
-                         ("user", "And what else?")]
+    assert sent[-3:] == [
+        ("user", "Tell me about ACME"),
+        ("assistant", "".join(deltas)),
+        ("user", "And what else?"),
+    ]
     rows = await messages_of(pool, tenant.id)
     guest = await guest_id(page, tenant.id)
     assert [(row["role"], row["status"]) for row in rows] == [
-        ("user", "complete"), ("assistant", "complete")] * 2
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ] * 2
     assert {row["dialog_id"] for row in rows} == {rows[0]["dialog_id"]}
     assert {row["user_id"] for row in rows} == {guest}
 
@@ -119,7 +134,9 @@ async def test_answer_streams_in_and_the_dialog_continues(site, browser: Browser
     assert browser.errors == [] and browser.dialogs == []
 
 
-async def test_stop_keeps_the_partial_answer(site, browser: Browser, fake_llm, new_tenant, pool) -> None:
+async def test_stop_keeps_the_partial_answer(
+    site: LiveServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
     tenant = await new_tenant(locale="en")
     fake_llm.script = Script(deltas=["Part one. ", "Part two. "], gap=0.1, after="stall")
     page = await browser.new_page()
@@ -137,15 +154,23 @@ async def test_stop_keeps_the_partial_answer(site, browser: Browser, fake_llm, n
 
     async def saved_as_interrupted() -> list[asyncpg.Record]:
         rows = await messages_of(pool, tenant.id)
-        return [row for row in rows if row["role"] == "assistant" and row["status"] == "interrupted"]
+        return [
+            row for row in rows if row["role"] == "assistant" and row["status"] == "interrupted"
+        ]
 
     [row] = await eventually(saved_as_interrupted)
     assert row["content"] == "Part one. Part two. "
     assert browser.errors == []
 
 
-async def test_cabinet_lists_opens_saves_and_deletes(site, browser: Browser, fake_llm, new_tenant,
-                                                     pool, data) -> None:
+async def test_cabinet_lists_opens_saves_and_deletes(
+    site: LiveServer,
+    browser: Browser,
+    fake_llm: FakeLlm,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+    data: CabinetData,
+) -> None:
     tenant = await new_tenant(locale="en")
     fake_llm.script = Script(deltas=["The **answer** ", "to keep."])
     page = await browser.new_page()
@@ -155,7 +180,9 @@ async def test_cabinet_lists_opens_saves_and_deletes(site, browser: Browser, fak
     await expect(answer.locator(".bubble strong")).to_have_text("answer")  # markdown, formatted
     await answer.get_by_role("button", name="Save").click()
     await expect(answer.get_by_role("button", name="Saved")).to_be_disabled()
-    assert await pool.fetchval("SELECT count(*) FROM saved_item WHERE tenant_id = $1", tenant.id) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM saved_item WHERE tenant_id = $1", tenant.id) == 1
+    )
 
     await page.get_by_role("link", name="My account").click()
     await expect(page.get_by_text("You are using the site as a guest")).to_be_visible()
@@ -163,12 +190,17 @@ async def test_cabinet_lists_opens_saves_and_deletes(site, browser: Browser, fak
     await expect(page).to_have_url(f"{site.url}/{tenant.slug}/my/dialogs")
     await page.get_by_role("link", name=re.compile("What should I keep")).click()
     await expect(page.locator("#dialog-title")).to_have_text("What should I keep?")
-    await expect(page.locator("#messages .message.user .bubble")).to_have_text("What should I keep?")
-    await expect(page.locator("#messages .message.assistant .bubble")).to_have_text("The answer to keep.")
+    await expect(page.locator("#messages .message.user .bubble")).to_have_text(
+        "What should I keep?"
+    )
+    await expect(page.locator("#messages .message.assistant .bubble")).to_have_text(
+        "The answer to keep."
+    )
     dialog_url = page.url
     continue_link = page.get_by_role("link", name="Continue in the chat")
     assert await continue_link.get_attribute("href") == (
-        f"/{tenant.slug}/chat?dialog={dialog_url.rsplit('/', 1)[1]}")
+        f"/{tenant.slug}/chat?dialog={dialog_url.rsplit('/', 1)[1]}"
+    )
 
     await page.goto(f"{site.url}/{tenant.slug}/my/saved")
     saved = page.locator("#saved-list > li")
@@ -180,13 +212,22 @@ async def test_cabinet_lists_opens_saves_and_deletes(site, browser: Browser, fak
     await page.get_by_role("button", name="Delete").click()
     await expect(page.locator("#saved-list > li")).to_have_count(0)
     await expect(page.get_by_text("Answers you save in the chat will appear here.")).to_be_visible()
-    assert await pool.fetchval("SELECT count(*) FROM saved_item WHERE tenant_id = $1", tenant.id) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM saved_item WHERE tenant_id = $1", tenant.id) == 0
+    )
 
     # Paging: 25 more dialogs of this guest, 20 to a page.
     guest = await guest_id(page, tenant.id)
+    assert guest is not None
     for number in range(1, 26):
-        await data.dialog(tenant.id, guest, [("user", f"Question {number}: when do you deliver?"),
-                                             ("assistant", f"Answer {number}: within two days.")])
+        await data.dialog(
+            tenant.id,
+            guest,
+            [
+                ("user", f"Question {number}: when do you deliver?"),
+                ("assistant", f"Answer {number}: within two days."),
+            ],
+        )
     phone = await browser.new_page(PHONE)
     await phone.goto(f"{site.url}/{tenant.slug}/my/dialogs")
     await expect(phone.locator("#dialog-list > li")).to_have_count(20)
@@ -200,7 +241,9 @@ async def test_cabinet_lists_opens_saves_and_deletes(site, browser: Browser, fak
     assert browser.errors == []
 
 
-async def test_profile_edit_persists_across_reload(site, browser: Browser, new_tenant, pool) -> None:
+async def test_profile_edit_persists_across_reload(
+    site: LiveServer, browser: Browser, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
     tenant = await new_tenant(locale="ru")
     page = await browser.new_page()
     await page.goto(f"{site.url}/{tenant.slug}/my/profile")
@@ -215,15 +258,27 @@ async def test_profile_edit_persists_across_reload(site, browser: Browser, new_t
     await page.get_by_label("Контакт").fill("")  # an emptied field is cleared
     await page.get_by_role("button", name="Сохранить").click()
     await expect(page.get_by_text("Профиль сохранён.")).to_be_visible()
-    row = await pool.fetchrow("SELECT user_id, display_name, contact FROM user_profile "
-                              "WHERE tenant_id = $1", tenant.id)
-    assert dict(row) == {"user_id": await guest_id(page, tenant.id), "display_name": "Анна",
-                         "contact": None}
+    row = await one_row(
+        pool,
+        "SELECT user_id, display_name, contact FROM user_profile WHERE tenant_id = $1",
+        tenant.id,
+    )
+    assert row == {
+        "user_id": await guest_id(page, tenant.id),
+        "display_name": "Анна",
+        "contact": None,
+    }
     assert browser.errors == []
 
 
-async def test_register_confirm_login_keeps_the_guest_history(site, browser: Browser, fake_llm,
-                                                              smtp_server, new_tenant, pool) -> None:
+async def test_register_confirm_login_keeps_the_guest_history(
+    site: LiveServer,
+    browser: Browser,
+    fake_llm: FakeLlm,
+    smtp_server: SmtpServer,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+) -> None:
     tenant = await new_tenant(locale="en")
     fake_llm.script = Script(deltas=["Guest answer."])
     page = await browser.new_page()
@@ -284,7 +339,9 @@ async def test_register_confirm_login_keeps_the_guest_history(site, browser: Bro
     await page.get_by_role("button", name="Log out").click()
     await expect(page).to_have_url(f"{site.url}/{tenant.slug}/chat")
     await expect(page.get_by_role("link", name="Log in")).to_be_visible()
-    await expect(page.locator(".message.welcome")).to_be_visible()  # the account's dialog is not shown
+    await expect(
+        page.locator(".message.welcome")
+    ).to_be_visible()  # the account's dialog is not shown
     # The one failed request was the wrong password.
     assert [error for error in browser.errors if "status of 401" not in error] == []
 
@@ -293,22 +350,28 @@ async def register_confirmed(site: LiveServer, smtp: SmtpServer, tenant: Any, em
     api = f"{site.url}/api/v1/tenants"
     before = len(smtp.received)
     async with aiohttp.ClientSession() as http:
-        response = await http.post(f"{api}/{tenant.id}/register", json={"email": email, "password": PASSWORD})
+        response = await http.post(
+            f"{api}/{tenant.id}/register", json={"email": email, "password": PASSWORD}
+        )
         assert response.status == 202
         mail = (await smtp.wait_for(before + 1))[-1]
-        token = urlsplit([link for link in mail.links if "/confirm?token=" in link][0]).query.split("=", 1)[1]
+        link = next(link for link in mail.links if "/confirm?token=" in link)
+        token = urlsplit(link).query.split("=", 1)[1]
         confirmed = await http.get(f"{api}/by-slug/{tenant.slug}/confirm", params={"token": token})
         assert confirmed.status == 200
 
 
-async def test_login_follows_next_only_within_the_tenant(site, browser: Browser, smtp_server,
-                                                         new_tenant) -> None:
+async def test_login_follows_next_only_within_the_tenant(
+    site: LiveServer, browser: Browser, smtp_server: SmtpServer, new_tenant: NewTenant
+) -> None:
     tenant = await new_tenant(locale="en")
     await register_confirmed(site, smtp_server, tenant, "next@example.com")
     page = await browser.new_page()
-    for raw_next, landing in [(f"/{tenant.slug}/my/saved", f"/{tenant.slug}/my/saved"),
-                              ("https://evil.example/steal", f"/{tenant.slug}/my"),
-                              (f"//evil.example/{tenant.slug}/", f"/{tenant.slug}/my")]:
+    for raw_next, landing in [
+        (f"/{tenant.slug}/my/saved", f"/{tenant.slug}/my/saved"),
+        ("https://evil.example/steal", f"/{tenant.slug}/my"),
+        (f"//evil.example/{tenant.slug}/", f"/{tenant.slug}/my"),
+    ]:
         await page.goto(f"{site.url}/{tenant.slug}/login?next={raw_next}")
         await page.get_by_label("Email").fill("next@example.com")
         await page.get_by_label("Password").fill(PASSWORD)
@@ -318,11 +381,14 @@ async def test_login_follows_next_only_within_the_tenant(site, browser: Browser,
     # The chat's login link brings the visitor back to the chat.
     await page.goto(f"{site.url}/{tenant.slug}/chat")
     assert await page.get_by_role("link", name="Log in").get_attribute("href") == (
-        f"/{tenant.slug}/login?next=%2F{tenant.slug}%2Fchat")
+        f"/{tenant.slug}/login?next=%2F{tenant.slug}%2Fchat"
+    )
     assert browser.errors == []
 
 
-async def test_forgot_and_reset_password(site, browser: Browser, smtp_server, new_tenant) -> None:
+async def test_forgot_and_reset_password(
+    site: LiveServer, browser: Browser, smtp_server: SmtpServer, new_tenant: NewTenant
+) -> None:
     tenant = await new_tenant(locale="en")
     await register_confirmed(site, smtp_server, tenant, "forgetful@example.com")
     page = await browser.new_page()
@@ -353,14 +419,19 @@ async def test_forgot_and_reset_password(site, browser: Browser, smtp_server, ne
     await expect(page).to_have_url(f"{site.url}/{tenant.slug}/my")
 
 
-async def test_assistant_markup_executes_nothing(site, browser: Browser, fake_llm, new_tenant) -> None:
+async def test_assistant_markup_executes_nothing(
+    site: LiveServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant
+) -> None:
     tenant = await new_tenant(locale="en")
-    fake_llm.script = Script(deltas=[
-        'Look: <img src=x onerror="window.pwned=1;alert(1)"> ',
-        "<script>window.pwned=2;alert(2)</script> ",
-        "[click me](javascript:window.pwned=3) and [fine](https://example.com/docs)\n\n",
-        '<a href="javascript:alert(4)">raw link</a> <svg onload=alert(5)></svg>',
-    ], gap=0.05)
+    fake_llm.script = Script(
+        deltas=[
+            'Look: <img src=x onerror="window.pwned=1;alert(1)"> ',
+            "<script>window.pwned=2;alert(2)</script> ",
+            "[click me](javascript:window.pwned=3) and [fine](https://example.com/docs)\n\n",
+            '<a href="javascript:alert(4)">raw link</a> <svg onload=alert(5)></svg>',
+        ],
+        gap=0.05,
+    )
     page = await browser.new_page()
     await page.goto(f"{site.url}/{tenant.slug}/chat")
     await send(page, "Show me some HTML")
@@ -377,14 +448,23 @@ async def test_assistant_markup_executes_nothing(site, browser: Browser, fake_ll
             jsLinks: [...document.querySelectorAll('main a')].filter(
                 (a) => /^\\s*javascript:/i.test(a.getAttribute('href') ?? '')).length,
             handlers: [...document.querySelectorAll('main *')].filter(
-                (node) => [...node.attributes].some((attribute) => attribute.name.startsWith('on'))).length,
+                (node) => [...node.attributes].some((attribute) => attribute.name.startsWith('on'))
+              ).length,
         })""")
-        assert found == {"pwned": None, "img": 0, "script": 0, "svg": 0, "jsLinks": 0, "handlers": 0}, where
+        assert found == {
+            "pwned": None,
+            "img": 0,
+            "script": 0,
+            "svg": 0,
+            "jsLinks": 0,
+            "handlers": 0,
+        }, where
 
     await assert_inert("chat")
     await expect(page.locator(COMPLETE_ANSWER)).to_contain_text("<img src=x")  # shown as text
-    assert await page.locator(COMPLETE_ANSWER).locator("a", has_text="fine").get_attribute("href") == (
-        "https://example.com/docs")
+    assert await page.locator(COMPLETE_ANSWER).locator("a", has_text="fine").get_attribute(
+        "href"
+    ) == ("https://example.com/docs")
     dialog_id = await page.evaluate(f"localStorage.getItem('cip:{tenant.id}:dialog')")
     await page.goto(f"{site.url}/{tenant.slug}/my/dialogs/{dialog_id}")
     await expect(page.locator("#messages .message.assistant .bubble")).to_contain_text("raw link")
@@ -397,12 +477,13 @@ async def test_assistant_markup_executes_nothing(site, browser: Browser, fake_ll
     assert browser.errors == []
 
 
-async def test_failures_are_explained_in_the_page_language(live_server, browser: Browser, fake_llm,
-                                                           new_tenant) -> None:
-    site = await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"},
-                             limits={"chat_per_user_per_minute": 2})
+async def test_failures_are_explained_in_the_page_language(
+    live_server: StartServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant
+) -> None:
+    site = await live_server(
+        llm={"api_url": fake_llm.url, "api_key": "sk-test"}, limits={"chat_per_user_per_minute": 2}
+    )
     tenant = await new_tenant(locale="ru")
-    await within_one_window(needed=30)  # the third message must meet the same minute's limit
     page = await browser.new_page()
     await page.goto(f"{site.url}/{tenant.slug}/chat")
     status = page.locator("#chat-status")
@@ -410,7 +491,8 @@ async def test_failures_are_explained_in_the_page_language(live_server, browser:
     fake_llm.script = Script(status=500)
     await send(page, "Первый вопрос")
     await expect(status).to_have_text(
-        "Ассистент сейчас недоступен. Ваше сообщение сохранено — попробуйте позже.")
+        "Ассистент сейчас недоступен. Ваше сообщение сохранено — попробуйте позже."
+    )
     dialog_id = await page.evaluate(f"localStorage.getItem('cip:{tenant.id}:dialog')")
     assert dialog_id  # the saved question's dialog is continued by the next message
 
@@ -419,26 +501,37 @@ async def test_failures_are_explained_in_the_page_language(live_server, browser:
     await expect(page.locator(COMPLETE_ANSWER).last).to_have_text("Ответ.")
     # Same dialog: the unanswered first question went up with the second one.
     assert fake_llm.requests[-1].json["messages"][-1] == {
-        "role": "user", "content": "Первый вопрос\n\nВторой вопрос"}
+        "role": "user",
+        "content": "Первый вопрос\n\nВторой вопрос",
+    }
 
     await send(page, "Третий вопрос")  # the third in a minute, two allowed
-    await expect(status).to_have_text(re.compile(r"^Слишком много запросов\. Попробуйте снова через \d+ с\.$"))
-    await expect(page.get_by_label("Ваше сообщение")).to_have_value("Третий вопрос")  # offered again
+    await expect(status).to_have_text(
+        re.compile(r"^Слишком много запросов\. Попробуйте снова через \d+ с\.$")
+    )
+    await expect(page.get_by_label("Ваше сообщение")).to_have_value(
+        "Третий вопрос"
+    )  # offered again
 
     await browser.context.set_offline(True)
     await page.get_by_role("button", name="Отправить").click()
-    await expect(status).to_have_text("Нет связи с сервером. Проверьте подключение и попробуйте ещё раз.")
+    await expect(status).to_have_text(
+        "Нет связи с сервером. Проверьте подключение и попробуйте ещё раз."
+    )
     await browser.context.set_offline(False)
 
     unconfigured = await live_server(llm={"api_url": fake_llm.url, "api_key": ""})
     await page.goto(f"{unconfigured.url}/{tenant.slug}/chat")
     await send(page, "Есть кто?")
-    await expect(status).to_have_text("Ассистент ещё не настроен на этом сайте. Ваше сообщение сохранено.")
+    await expect(status).to_have_text(
+        "Ассистент ещё не настроен на этом сайте. Ваше сообщение сохранено."
+    )
     assert browser.dialogs == []
 
 
-async def test_a_refused_message_is_offered_again(live_server, browser: Browser, fake_llm,
-                                                  new_tenant) -> None:
+async def test_a_refused_message_is_offered_again(
+    live_server: StartServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant
+) -> None:
     site = await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"})
     tenant = await new_tenant(locale="en", limits={"message_max_chars": 10})
     page = await browser.new_page()

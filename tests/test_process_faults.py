@@ -11,13 +11,18 @@ from typing import Any
 
 import aiohttp
 
-from fake_llm import FakeLlm, Script
-from process_server import ProcessServer
-from sse_events import parse_sse, read_until, without_pings
+from support.fake_llm import FakeLlm, Script
+from support.process_server import ProcessServer
+from support.sse_events import parse_sse, read_until, without_pings
 
 GUARD_SECONDS = 60  # against hangs only
-RESTARTING = ("error", {"error": "The service is restarting. Please send your message again.",
-                        "code": "service_restarting"})
+RESTARTING = (
+    "error",
+    {
+        "error": "The service is restarting. Please send your message again.",
+        "code": "service_restarting",
+    },
+)
 
 
 def guest() -> str:
@@ -25,31 +30,41 @@ def guest() -> str:
 
 
 async def messages_in(server: ProcessServer, dialog_id: str) -> list[tuple[str, str, str]]:
-    rows = await server.fetch("SELECT role, content, status FROM message WHERE dialog_id = $1"
-                              " ORDER BY created_at, id", uuid.UUID(dialog_id))
+    rows = await server.fetch(
+        "SELECT role, content, status FROM message WHERE dialog_id = $1 ORDER BY created_at, id",
+        uuid.UUID(dialog_id),
+    )
     return [(row["role"], row["content"], row["status"]) for row in rows]
 
 
-async def dialog_view(session: aiohttp.ClientSession, server: ProcessServer, tenant_id: str,
-                      user: str, dialog_id: str) -> dict[str, Any]:
-    async with session.get(f"{server.url}/api/v1/tenants/{tenant_id}/me/dialogs/{dialog_id}",
-                           headers={"X-User-Id": user}) as response:
+async def dialog_view(
+    session: aiohttp.ClientSession, server: ProcessServer, tenant_id: str, user: str, dialog_id: str
+) -> dict[str, Any]:
+    async with session.get(
+        f"{server.url}/api/v1/tenants/{tenant_id}/me/dialogs/{dialog_id}",
+        headers={"X-User-Id": user},
+    ) as response:
         assert response.status == 200, await response.text()
-        return await response.json()
+        dialog: dict[str, Any] = await response.json()
+        return dialog
 
 
 async def test_kill_9_mid_stream_loses_no_question_and_reports_the_reply_interrupted(
-        make_process_server: Callable[..., ProcessServer], fake_llm: FakeLlm) -> None:
-    server = make_process_server(llm={"total_timeout": 4.0, "sweep_interval": 0.5,
-                                      "sweep_grace": 0.0})
+    make_process_server: Callable[..., ProcessServer], fake_llm: FakeLlm
+) -> None:
+    server = make_process_server(
+        llm={"total_timeout": 4.0, "sweep_interval": 0.5, "sweep_grace": 0.0}
+    )
     await server.start()
     tenant_id = await server.tenant_id()
     user = guest()
     # A slow answer: a word every 0.2 s.
     fake_llm.script = Script(deltas=[f"word{index} " for index in range(15)], gap=0.2)
     async with asyncio.timeout(GUARD_SECONDS), aiohttp.ClientSession() as session:
-        async with session.post(f"{server.url}/api/v1/tenants/{tenant_id}/chat",
-                                json={"user_id": user, "message": "Will you survive?"}) as response:
+        async with session.post(
+            f"{server.url}/api/v1/tenants/{tenant_id}/chat",
+            json={"user_id": user, "message": "Will you survive?"},
+        ) as response:
             assert response.status == 200
             received = await read_until(response.content, b"word1 ")
             assert await server.kill() == -signal.SIGKILL
@@ -58,7 +73,9 @@ async def test_kill_9_mid_stream_loses_no_question_and_reports_the_reply_interru
         # The question was committed before the LLM was called; the reply's closing write
         # never happened.
         assert await messages_in(server, dialog_id) == [
-            ("user", "Will you survive?", "complete"), ("assistant", "", "streaming")]
+            ("user", "Will you survive?", "complete"),
+            ("assistant", "", "streaming"),
+        ]
 
         await server.start()  # same config, same database
         while True:  # reported interrupted once total_timeout has passed since its last write
@@ -68,11 +85,14 @@ async def test_kill_9_mid_stream_loses_no_question_and_reports_the_reply_interru
             await asyncio.sleep(0.2)
         assert [(m["id"], m["role"], m["content"], m["status"]) for m in dialog["messages"]] == [
             (meta["user_message_id"], "user", "Will you survive?", "complete"),
-            (meta["message_id"], "assistant", "", "interrupted")]
+            (meta["message_id"], "assistant", "", "interrupted"),
+        ]
         while (await messages_in(server, dialog_id))[1][2] == "streaming":  # the sweep writes it
             await asyncio.sleep(0.2)
         assert await messages_in(server, dialog_id) == [
-            ("user", "Will you survive?", "complete"), ("assistant", "", "interrupted")]
+            ("user", "Will you survive?", "complete"),
+            ("assistant", "", "interrupted"),
+        ]
     assert "marked 1 stale streaming replies as interrupted" in server.log
 
 
@@ -86,7 +106,8 @@ async def refused(port: int) -> bool:
 
 
 async def test_sigterm_ends_streams_as_restarting_refuses_connections_and_exits_0(
-        make_process_server: Callable[..., ProcessServer], fake_llm: FakeLlm) -> None:
+    make_process_server: Callable[..., ProcessServer], fake_llm: FakeLlm
+) -> None:
     server = make_process_server(llm={"idle_timeout": 30.0, "first_token_timeout": 30.0})
     await server.start()
     tenant_id = await server.tenant_id()
@@ -101,16 +122,20 @@ async def test_sigterm_ends_streams_as_restarting_refuses_connections_and_exits_
         # ...and one still waiting for the LLM's response headers when SIGTERM arrives.
         headers_sent = asyncio.Event()
         fake_llm.script = Script(deltas=["Too late"], hold_headers=headers_sent)
-        waiting = asyncio.create_task(session.post(chat_url, json={"user_id": user,
-                                                                   "message": "Second"}))
+        waiting = asyncio.create_task(
+            session.post(chat_url, json={"user_id": user, "message": "Second"})
+        )
         while len(fake_llm.requests) < 2:
             await asyncio.sleep(0.01)
 
         server.send(signal.SIGTERM)
         received += await streaming.content.read()
         first = without_pings(parse_sse(received.decode()))
-        assert first[1:] == [("message", {"content": "Before "}),
-                             ("message", {"content": "the restart"}), RESTARTING]
+        assert first[1:] == [
+            ("message", {"content": "Before "}),
+            ("message", {"content": "the restart"}),
+            RESTARTING,
+        ]
         await asyncio.wait_for(fake_llm.disconnected.wait(), GUARD_SECONDS)
 
         # The listening socket is closed while the process still finishes its last request.
@@ -125,8 +150,12 @@ async def test_sigterm_ends_streams_as_restarting_refuses_connections_and_exits_
         assert [name for name, _ in second] == ["meta", "error"] and second[1] == RESTARTING
         assert await server.wait_exit() == 0
 
-    for events, question, partial in ((first, "First", "Before the restart"),
-                                      (second, "Second", "")):
+    for events, question, partial in (
+        (first, "First", "Before the restart"),
+        (second, "Second", ""),
+    ):
         assert await messages_in(server, events[0][1]["dialog_id"]) == [
-            ("user", question, "complete"), ("assistant", partial, "interrupted")]
+            ("user", question, "complete"),
+            ("assistant", partial, "interrupted"),
+        ]
     assert "Traceback" not in server.log

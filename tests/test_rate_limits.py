@@ -7,44 +7,68 @@ from typing import Any
 
 import pytest
 
-from cip import errors, housekeeping
-from cip.store import rate_limits
-from rate_windows import within_one_window
+from cip import errors
+from cip.db.housekeeping import prune
+from cip.limits import HOUR, MINUTE, RateLimiter
+from support.clock import ManualClock
 
 
 def bucket(name: str) -> str:
     return f"test:{name}:{uuid.uuid4().hex}"
 
 
-async def test_hits_count_per_bucket_in_one_statement(pool: Any) -> None:
+@pytest.fixture
+def limiter(pool: Any, clock: ManualClock) -> RateLimiter:
+    return RateLimiter(pool, clock)
+
+
+async def test_hits_count_per_bucket_in_one_statement(limiter: RateLimiter) -> None:
     a, b = bucket("a"), bucket("b")
-    await within_one_window(60, needed=5)
-    first = await rate_limits.hit(pool, [a, b], 60)
-    second = await rate_limits.hit(pool, [a], 60)
-    assert sorted((c.bucket, c.hits) for c in first) == sorted([(a, 1), (b, 1)])
-    assert [(c.bucket, c.hits) for c in second] == [(a, 2)]
-    assert all(1 <= c.retry_after <= 60 for c in first + second)
-    peeked = await rate_limits.peek(pool, [a, b, bucket("never")], 60)
-    assert sorted((c.bucket, c.hits) for c in peeked) == sorted([(a, 2), (b, 1)])
+    first = await limiter.hit([a, b], MINUTE)
+    second = await limiter.hit([a], MINUTE)
+    assert sorted((c.bucket, c.hits, c.retry_after) for c in first) == sorted(
+        [(a, 1, 59), (b, 1, 59)]
+    )
+    assert [(c.bucket, c.hits, c.retry_after) for c in second] == [(a, 2, 59)]
 
 
-async def test_enforce_refuses_past_the_limit_with_retry_after(pool: Any) -> None:
-    name = bucket("enforce")
-    await within_one_window(3600, needed=5)
+async def test_a_window_ends_on_its_boundary(limiter: RateLimiter, clock: ManualClock) -> None:
+    name = bucket("boundary")
+    clock.advance(MINUTE - 2)  # the last second of the first minute
+    assert [(c.hits, c.retry_after) for c in await limiter.hit([name], MINUTE)] == [(1, 1)]
+    clock.advance(1)  # the next minute: a new window
+    assert [(c.hits, c.retry_after) for c in await limiter.hit([name], MINUTE)] == [(1, MINUTE)]
+
+
+async def test_check_refuses_past_the_limit_with_retry_after(
+    limiter: RateLimiter, clock: ManualClock
+) -> None:
+    name = bucket("check")
     for _ in range(3):
-        await rate_limits.enforce(pool, name, 3, 3600)
+        await limiter.check({name: 3}, HOUR)
+    clock.advance(100)
     with pytest.raises(errors.RateLimited) as refused:
-        await rate_limits.enforce(pool, name, 3, 3600)
+        await limiter.check({name: 3}, HOUR, "Slow down.")
     assert refused.value.status == 429
-    assert 1 <= int(refused.value.headers["Retry-After"]) <= 3600
-    assert await rate_limits.within(pool, bucket("within"), 1, 60) is True
+    assert refused.value.detail == "Slow down."
+    assert refused.value.headers["Retry-After"] == str(HOUR - 101)
+    assert await limiter.allows(bucket("allows"), 1, MINUTE) is True
 
 
-async def test_old_windows_are_pruned(pool: Any) -> None:
+async def test_forgive_takes_back_a_hit(limiter: RateLimiter) -> None:
+    name = bucket("forgive")
+    await limiter.hit([name], MINUTE)
+    await limiter.forgive([name], MINUTE)
+    assert [c.hits for c in await limiter.hit([name], MINUTE)] == [1]
+
+
+async def test_old_windows_are_pruned(pool: Any, limiter: RateLimiter, clock: ManualClock) -> None:
     old, current = bucket("old"), bucket("current")
-    await pool.execute("INSERT INTO rate_counter (bucket, window_start, hits) "
-                       "VALUES ($1, now() - interval '2 days', 5)", old)
-    await rate_limits.hit(pool, [current], 60)
-    await housekeeping.prune(pool)
-    left = await pool.fetch("SELECT bucket FROM rate_counter WHERE bucket = ANY($1)", [old, current])
+    await limiter.hit([old], MINUTE)
+    clock.advance(2 * 24 * HOUR)
+    await limiter.hit([current], MINUTE)
+    await prune(pool, at=clock.now())
+    left = await pool.fetch(
+        "SELECT bucket FROM rate_counter WHERE bucket = ANY($1)", [old, current]
+    )
     assert [row["bucket"] for row in left] == [current]

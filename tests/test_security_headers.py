@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from support.fixtures import Client, NewTenant
+
 ALLOWED = "https://shop.example"
 
 
-async def test_api_answers_carry_security_headers(client) -> None:
+async def test_api_answers_carry_security_headers(client: Client) -> None:
     for path in ("/api/v1/tenants/by-slug/demo", "/api/v1/tenants/by-slug/nope", "/healthz"):
         response = await client.get(path)
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
 
 
-async def test_cors_for_allowed_origin_only(client, new_tenant) -> None:
+async def test_cors_for_allowed_origin_only(client: Client, new_tenant: NewTenant) -> None:
     tenant = await new_tenant(allowed_origins=[ALLOWED])
     path = f"/api/v1/tenants/by-slug/{tenant.slug}"
 
@@ -28,11 +30,13 @@ async def test_cors_for_allowed_origin_only(client, new_tenant) -> None:
     assert "Access-Control-Allow-Origin" not in demo.headers  # another tenant's list
 
 
-async def test_preflight(client, new_tenant) -> None:
+async def test_preflight(client: Client, new_tenant: NewTenant) -> None:
     tenant = await new_tenant(allowed_origins=[ALLOWED])
     path = f"/api/v1/tenants/{tenant.id}/chat"
-    preflight = {"Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type"}
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
 
     ok = await client.options(path, headers={"Origin": ALLOWED, **preflight})
     assert ok.status == 204
@@ -42,6 +46,8 @@ async def test_preflight(client, new_tenant) -> None:
 
     refused = await client.options(path, headers={"Origin": "https://evil.example", **preflight})
     assert refused.status == 403
-    assert await refused.json() == {"detail": "This origin may not call this tenant's API.",
-                                    "code": "origin_not_allowed"}
+    assert await refused.json() == {
+        "detail": "This origin may not call this tenant's API.",
+        "code": "origin_not_allowed",
+    }
     assert "Access-Control-Allow-Origin" not in refused.headers

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cip import sse
-from cip.llm import LlmFailure, parse_chunk
-from cip.sse import Event, EventStreamDecoder
+from cip.chat import sse
+from cip.chat.llm import LlmFailure, parse_chunk
+from cip.chat.sse import Event, EventStreamDecoder
 
 
 def decode_all(pieces: list[bytes]) -> list[Event]:
@@ -18,17 +18,18 @@ def decode_all(pieces: list[bytes]) -> list[Event]:
 def every_split(wire: bytes) -> list[list[bytes]]:
     """The wire cut in two at every byte, and cut into single bytes."""
     return [[wire[:cut], wire[cut:]] for cut in range(len(wire) + 1)] + [
-        [bytes([byte]) for byte in wire]]
+        [bytes([byte]) for byte in wire]
+    ]
 
 
 STREAM = (
-    ': keep-alive\n\n'
+    ": keep-alive\n\n"
     'data: {"content": "Привет 🌍"}\n\n'
     'data:{"content": "no space"}\r\n\r\n'
-    'event: usage\rdata: first line\rdata: second line\r\r'
-    'id: 7\nretry: 100\ndata:  two spaces\n\n'
-    'data\n\n'
-    'data: [DONE]\n\n'
+    "event: usage\rdata: first line\rdata: second line\r\r"
+    "id: 7\nretry: 100\ndata:  two spaces\n\n"
+    "data\n\n"
+    "data: [DONE]\n\n"
 ).encode()
 EXPECTED = [
     Event('{"content": "Привет 🌍"}'),
@@ -46,7 +47,7 @@ def test_any_split_of_the_stream_gives_the_same_events() -> None:
 
 
 def test_a_character_split_across_reads_is_reassembled() -> None:
-    wire = 'data: ё🍋\n\n'.encode()
+    wire = "data: ё🍋\n\n".encode()
     decoder = EventStreamDecoder()
     assert decoder.feed(wire[:7]) == []  # ends inside the two-byte "ё"
     assert decoder.feed(wire[7:10]) == []  # ends inside the four-byte lemon
@@ -95,11 +96,14 @@ def test_encode_writes_real_utf8_json() -> None:
 
 
 def test_chunk_content_reasoning_finish_and_usage() -> None:
-    chunk = parse_chunk('{"choices": [{"index": 0, "delta": {"content": "Hi",'
-                        ' "reasoning_content": null}, "finish_reason": null}]}')
+    chunk = parse_chunk(
+        '{"choices": [{"index": 0, "delta": {"content": "Hi",'
+        ' "reasoning_content": null}, "finish_reason": null}]}'
+    )
     assert chunk.choices[0].delta.content == "Hi"
-    thinking = parse_chunk('{"choices": [{"delta": {"content": null,'
-                           ' "reasoning_content": "hmm"}}]}')
+    thinking = parse_chunk(
+        '{"choices": [{"delta": {"content": null, "reasoning_content": "hmm"}}]}'
+    )
     assert thinking.choices[0].delta.content is None
     final = parse_chunk('{"choices": [], "usage": {"total_tokens": 3}}')
     assert (final.choices, final.usage) == ([], {"total_tokens": 3})
@@ -107,15 +111,18 @@ def test_chunk_content_reasoning_finish_and_usage() -> None:
     assert stop.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize(("data", "code"), [
-    ('{"choices": [oops', "llm_bad_response"),
-    ("not json", "llm_bad_response"),
-    ('["a list"]', "llm_bad_response"),
-    ('{"choices": "none"}', "llm_bad_response"),
-    ('{"choices": [{"delta": {"content": 5}}]}', "llm_bad_response"),
-    ('{"error": {"message": "overloaded"}}', "llm_error"),
-])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ('{"choices": [oops', "llm_bad_response"),
+        ("not json", "llm_bad_response"),
+        ('["a list"]', "llm_bad_response"),
+        ('{"choices": "none"}', "llm_bad_response"),
+        ('{"choices": [{"delta": {"content": 5}}]}', "llm_bad_response"),
+        ('{"error": {"message": "overloaded"}}', "llm_error"),
+    ],
+)
 def test_unreadable_chunks_and_error_objects_fail(data: str, code: str) -> None:
     with pytest.raises(LlmFailure) as info:
         parse_chunk(data)
-    assert info.value.code == code
+    assert info.value.kind == code

@@ -14,13 +14,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fake_llm import FakeLlm, Script  # noqa: E402
+from support.fake_llm import FakeLlm, Script
 
 FIRST_TOKEN_DELAY = 0.2
 DELTAS = 100
 GAP = 0.02
-SCHEDULE = Script(deltas=[f"token{index} " for index in range(DELTAS)],
-                  first_token_delay=FIRST_TOKEN_DELAY, gap=GAP)
+SCHEDULE = Script(
+    deltas=[f"token{index} " for index in range(DELTAS)],
+    first_token_delay=FIRST_TOKEN_DELAY,
+    gap=GAP,
+)
 
 
 async def serve(port: int) -> None:

@@ -46,8 +46,14 @@ class Chat:
     error: str | None = None
 
 
-async def chat_once(session: aiohttp.ClientSession, side: Side, n: int, *,
-                    expected_deltas: int, first_token_only: bool = False) -> Chat:
+async def chat_once(
+    session: aiohttp.ClientSession,
+    side: Side,
+    n: int,
+    *,
+    expected_deltas: int,
+    first_token_only: bool = False,
+) -> Chat:
     """One chat, read to its end (or only to its first delta, then closed: the stop button)."""
     result = Chat()
     started = time.perf_counter()
@@ -86,9 +92,17 @@ async def chat_once(session: aiohttp.ClientSession, side: Side, n: int, *,
     return result
 
 
-async def closed_loop(session: aiohttp.ClientSession, side: Side, *, workers: int,
-                      duration: float, ramp: float, expected_deltas: int,
-                      first_token_only: bool = False, single: bool = False) -> list[Chat]:
+async def closed_loop(
+    session: aiohttp.ClientSession,
+    side: Side,
+    *,
+    workers: int,
+    duration: float,
+    ramp: float,
+    expected_deltas: int,
+    first_token_only: bool = False,
+    single: bool = False,
+) -> list[Chat]:
     """`workers` clients, started evenly over `ramp` seconds; each starts a new chat when its
     last one ends, until `duration` has passed (`single`: one chat each)."""
     chats: list[Chat] = []
@@ -98,8 +112,15 @@ async def closed_loop(session: aiohttp.ClientSession, side: Side, *, workers: in
     async def worker(index: int) -> None:
         await asyncio.sleep(ramp * index / workers)
         while True:
-            chats.append(await chat_once(session, side, next(counter), expected_deltas=expected_deltas,
-                                         first_token_only=first_token_only))
+            chats.append(
+                await chat_once(
+                    session,
+                    side,
+                    next(counter),
+                    expected_deltas=expected_deltas,
+                    first_token_only=first_token_only,
+                )
+            )
             if single or time.perf_counter() - start >= duration:
                 return
 

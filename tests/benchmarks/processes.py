@@ -20,7 +20,9 @@ from typing import Any
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("CIP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "CIP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BCRYPT_COST = 12  # the production default: logins cost what they cost in production
 GENEROUS = 10_000_000  # request-rate limits the benchmarks must never reach
 
@@ -28,7 +30,8 @@ GENEROUS = 10_000_000  # request-rate limits the benchmarks must never reach
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @contextmanager
@@ -52,26 +55,48 @@ def _toml(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(folder: Path, *, port: int, database_url: str, llm_url: str,
-                 pool_max_size: int) -> Path:
+def write_config(
+    folder: Path, *, port: int, database_url: str, llm_url: str, pool_max_size: int
+) -> Path:
     """A config for the app under test: generous rate limits, a pool sized for the load."""
     sections: dict[str, dict[str, Any]] = {
-        "server": {"host": "127.0.0.1", "port": port, "state_dir": str(folder / "var"),
-                   "shutdown_timeout": 2.0},
-        "database": {"url": database_url, "pool_min_size": pool_max_size,
-                     "pool_max_size": pool_max_size, "auto_migrate": True},
+        "server": {
+            "host": "127.0.0.1",
+            "port": port,
+            "state_dir": str(folder / "var"),
+            "shutdown_timeout": 2.0,
+        },
+        "database": {
+            "url": database_url,
+            "pool_min_size": pool_max_size,
+            "pool_max_size": pool_max_size,
+            "auto_migrate": True,
+        },
         "llm": {"api_url": llm_url, "api_key": "bench-key"},
-        "prompts": {"default_file": str(ROOT / "prompts/system_prompt.txt"),
-                    "directory": str(ROOT / "prompts")},
-        "auth": {"jwt_secret": secrets.token_urlsafe(48), "bcrypt_cost": BCRYPT_COST,
-                 "login_failures_per_email": GENEROUS, "login_failures_per_ip": GENEROUS},
-        "limits": {"chat_per_user_per_minute": GENEROUS, "chat_per_ip_per_minute": GENEROUS,
-                   "register_per_ip_per_hour": GENEROUS, "email_per_address_per_hour": GENEROUS},
+        "prompts": {
+            "default_file": str(ROOT / "prompts/system_prompt.txt"),
+            "directory": str(ROOT / "prompts"),
+        },
+        "auth": {
+            "jwt_secret": secrets.token_urlsafe(48),
+            "bcrypt_cost": BCRYPT_COST,
+            "login_failures_per_email": GENEROUS,
+            "login_failures_per_ip": GENEROUS,
+        },
+        "limits": {
+            "chat_per_user_per_minute": GENEROUS,
+            "chat_per_ip_per_minute": GENEROUS,
+            "register_per_ip_per_hour": GENEROUS,
+            "email_per_address_per_hour": GENEROUS,
+        },
     }
     path = folder / "config.toml"
-    path.write_text("".join(
-        f"[{section}]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in values.items())
-        for section, values in sections.items()))
+    path.write_text(
+        "".join(
+            f"[{section}]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in values.items())
+            for section, values in sections.items()
+        )
+    )
     return path
 
 
@@ -82,8 +107,7 @@ class Process:
         self.name = name
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                      cwd=ROOT)
+        self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
 
     @property
     def pid(self) -> int:
@@ -135,10 +159,15 @@ def running(name: str, args: list[str], port: int, folder: Path) -> Iterator[Pro
 
 
 def fake_deepseek(port: int, folder: Path) -> Any:
-    return running("fake-deepseek", [sys.executable, str(ROOT / "tests/benchmarks/fake_deepseek.py"),
-                                     str(port)], port, folder)
+    return running(
+        "fake-deepseek",
+        [sys.executable, str(ROOT / "tests/benchmarks/fake_deepseek.py"), str(port)],
+        port,
+        folder,
+    )
 
 
 def cip_server(config_path: Path, port: int, folder: Path) -> Any:
-    return running("cip", [sys.executable, "-m", "cip", "--config", str(config_path), "serve"],
-                   port, folder)
+    return running(
+        "cip", [sys.executable, "-m", "cip", "--config", str(config_path), "serve"], port, folder
+    )

@@ -32,15 +32,18 @@ class RoundTripCounter:
             self._server.close()
             await self._server.wait_closed()
 
-    async def _connection(self, client_reader: asyncio.StreamReader,
-                          client_writer: asyncio.StreamWriter) -> None:
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self._upstream_port)
-        tasks = [asyncio.create_task(self._frontend(client_reader, server_writer)),
-                 asyncio.create_task(_pipe(server_reader, client_writer))]
-        try:
+    async def _connection(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        server_reader, server_writer = await asyncio.open_connection(
+            "127.0.0.1", self._upstream_port
+        )
+        tasks = [
+            asyncio.create_task(self._frontend(client_reader, server_writer)),
+            asyncio.create_task(_pipe(server_reader, client_writer)),
+        ]
+        with contextlib.suppress(asyncio.CancelledError):  # the proxy is stopping
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            pass  # the proxy is stopping: close both ends below
         for task in tasks:
             task.cancel()
         for writer in (client_writer, server_writer):

@@ -15,20 +15,22 @@ import time
 import uuid
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import processes  # noqa: E402
-import seed  # noqa: E402
-import suites  # noqa: E402
-from fake_deepseek import DELTAS  # noqa: E402
-from load import chat_once, client_session  # noqa: E402
-from processes import ROOT, Process  # noqa: E402
-from roundtrips import RoundTripCounter  # noqa: E402
-from suites import Row  # noqa: E402
-
+import processes
+import query_layer
+import seed
+import suites
+from fake_deepseek import DELTAS
+from load import Side, chat_once, client_session
+from processes import ROOT, Process
+from roundtrips import RoundTripCounter
+from seed import CabinetTenant
+from suites import Row
 
 QUICK = os.environ.get("CIP_BENCH_QUICK") == "1"
 STREAMS = 1000
@@ -62,18 +64,27 @@ async def main() -> list[Row]:
     raise_file_limit()
     prompt = (ROOT / "prompts/system_prompt.txt").read_text(encoding="utf-8").strip()
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="cip-bench-") as tmp, \
-            processes.fresh_database() as database_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="cip-bench-") as tmp,
+        processes.fresh_database() as database_url,
+    ):
         folder = Path(tmp)
         llm_port, cip_port = processes.free_port(), processes.free_port()
         llm_url = f"http://127.0.0.1:{llm_port}/v1"
         cip_url = f"http://127.0.0.1:{cip_port}"
-        config = processes.write_config(folder, port=cip_port, database_url=database_url,
-                                        llm_url=llm_url, pool_max_size=POOL_SIZE)
-        with processes.fake_deepseek(llm_port, folder), \
-                processes.cip_server(config, cip_port, folder) as server:
+        config = processes.write_config(
+            folder,
+            port=cip_port,
+            database_url=database_url,
+            llm_url=llm_url,
+            pool_max_size=POOL_SIZE,
+        )
+        with (
+            processes.fake_deepseek(llm_port, folder),
+            processes.cip_server(config, cip_port, folder) as server,
+        ):
             await wait_ready(cip_url)
-            print("seeding…", file=sys.stderr, flush=True)
+            step("seeding")
             connection = await asyncpg.connect(database_url)
             try:
                 chat_tenant = await seed.tenant(connection, "bench")
@@ -85,34 +96,69 @@ async def main() -> list[Row]:
                 await connection.close()
             pair = suites.sides(cip_url, llm_url, chat_tenant, prompt)
             async with client_session() as session:
-                rows += await _run(session, server, pair, cip_url, chat_tenant, emails, small, large)
+                rows += await _run(
+                    session, server, pair, cip_url, chat_tenant, emails, small, large
+                )
             rows.append(await _round_trips(folder, database_url, llm_url, pair, chat_tenant))
+            step("query layer")
+            rows += await query_layer.rows(database_url)
     return rows
 
 
-async def _run(session, server: Process, pair, cip_url: str, chat_tenant: uuid.UUID,  # type: ignore[no-untyped-def]
-               emails: list[str], small, large) -> list[Row]:
+def step(name: str) -> None:
+    print(f"{name}…", file=sys.stderr, flush=True)
+
+
+async def _run(
+    session: aiohttp.ClientSession,
+    server: Process,
+    pair: tuple[Side, Side],
+    cip_url: str,
+    chat_tenant: uuid.UUID,
+    emails: list[str],
+    small: CabinetTenant,
+    large: CabinetTenant,
+) -> list[Row]:
     rows: list[Row] = []
-    step = lambda name: print(f"{name}…", file=sys.stderr, flush=True)  # noqa: E731
     step("time to first token")
-    rows += await suites.time_to_first_token(session, pair, single_rounds=20 if QUICK else 120,
-                                             loaded_rounds=2 if QUICK else 4)
+    rows += await suites.time_to_first_token(
+        session, pair, single_rounds=20 if QUICK else 120, loaded_rounds=2 if QUICK else 4
+    )
     step("concurrent streams")
-    rows += await suites.concurrent_streams(session, pair, server, streams=STREAMS,
-                                            rounds=2 if QUICK else 4)
+    rows += await suites.concurrent_streams(
+        session, pair, server, streams=STREAMS, rounds=2 if QUICK else 4
+    )
     step("cabinet reads")
-    rows += await suites.cabinet_reads(session, cip_url, small, large, rounds=2 if QUICK else 6,
-                                       workers=8, round_seconds=1.0 if QUICK else 2.0)
+    rows += await suites.cabinet_reads(
+        session,
+        cip_url,
+        small,
+        large,
+        rounds=2 if QUICK else 6,
+        workers=8,
+        round_seconds=1.0 if QUICK else 2.0,
+    )
     step("isolation")
-    rows += await suites.isolation(session, pair, f"{cip_url}/api/v1/tenants/{chat_tenant}/login",
-                                   emails, streams=100, rounds=2 if QUICK else 4)
+    rows += await suites.isolation(
+        session,
+        pair,
+        f"{cip_url}/api/v1/tenants/{chat_tenant}/login",
+        emails,
+        streams=100,
+        rounds=2 if QUICK else 4,
+    )
     return rows
 
 
-async def _round_trips(folder: Path, database_url: str, llm_url: str, pair,  # type: ignore[no-untyped-def]
-                       tenant_id: uuid.UUID) -> Row:
+async def _round_trips(
+    folder: Path,
+    database_url: str,
+    llm_url: str,
+    pair: tuple[Side, Side],
+    tenant_id: uuid.UUID,
+) -> Row:
     """A second app, behind the counting proxy, serves chats one batch at a time."""
-    print("round trips…", file=sys.stderr, flush=True)
+    step("round trips")
     counter = RoundTripCounter(upstream_port=5432)
     await counter.start()
     name = database_url.rsplit("/", 1)[1]
@@ -120,39 +166,61 @@ async def _round_trips(folder: Path, database_url: str, llm_url: str, pair,  # t
     sub = folder / "roundtrips"
     sub.mkdir()
     config = processes.write_config(
-        sub, port=port, llm_url=llm_url, pool_max_size=2,
-        database_url=f"postgresql://postgres@127.0.0.1:{counter.port}/{name}?sslmode=disable")
-    server = Process("cip-roundtrips", [sys.executable, "-m", "cip", "--config", str(config), "serve"],
-                     sub / "cip.log")
+        sub,
+        port=port,
+        llm_url=llm_url,
+        pool_max_size=2,
+        database_url=f"postgresql://postgres@127.0.0.1:{counter.port}/{name}?sslmode=disable",
+    )
+    server = Process(
+        "cip-roundtrips",
+        [sys.executable, "-m", "cip", "--config", str(config), "serve"],
+        sub / "cip.log",
+    )
     chats = 40
     namespace = uuid.uuid4()
 
     def body(n: int) -> bytes:  # the n-th visitor's question
         return orjson.dumps({"user_id": str(uuid.uuid5(namespace, str(n))), "message": "Hi?"})
 
-    side = suites.Side("cip", f"http://127.0.0.1:{port}/api/v1/tenants/{tenant_id}/chat", body,
-                       pair[1].headers, pair[1].is_delta)
+    side = Side(
+        "cip",
+        f"http://127.0.0.1:{port}/api/v1/tenants/{tenant_id}/chat",
+        body,
+        pair[1].headers,
+        pair[1].is_delta,
+    )
     counts: list[int] = []
     failures: list[str] = []
     try:
-        await asyncio.get_running_loop().run_in_executor(None, processes.wait_for_port, server, port)
+        await asyncio.get_running_loop().run_in_executor(
+            None, processes.wait_for_port, server, port
+        )
         async with client_session() as session:
             await wait_ready(f"http://127.0.0.1:{port}")
             # Warm-up (statements prepared on both pooled connections), then the same
             # visitors twice: their first question, and a later one.
             for first, size in ((-100, 4), (0, chats), (0, chats)):
                 before = counter.count
-                done = await asyncio.gather(*(chat_once(session, side, first + n, expected_deltas=DELTAS)
-                                              for n in range(size)))
+                done = await asyncio.gather(
+                    *(
+                        chat_once(session, side, first + n, expected_deltas=DELTAS)
+                        for n in range(size)
+                    )
+                )
                 counts.append(counter.count - before)
                 failures += [chat.error for chat in done if chat.error]
     finally:
         server.stop()
         await counter.stop()
-    return Row("Database round trips per chat request", "reported",
-               f"{counts[1] / chats:.2f} for a visitor's first chat, {counts[2] / chats:.2f} "
-               f"after (counted on the wire over {chats} chats each)"
-               + (f"; {len(failures)} failed" if failures else ""), None if not failures else False)
+    return Row(
+        "Database round trips per chat request",
+        "reported",
+        f"{counts[1] / chats:.2f} for a visitor's first chat, {counts[2] / chats:.2f} "
+        f"after (counted on the wire over {chats} chats each)"
+        + (f"; {len(failures)} failed" if failures else ""),
+        None if not failures else False,
+    )
 
 
 def table(rows: list[Row]) -> str:
@@ -176,6 +244,8 @@ if __name__ == "__main__":
     with asyncio.Runner(loop_factory=new_loop) as runner:
         result = runner.run(main())
     print(table(result))
-    print(f"\n{len(result)} rows in {time.monotonic() - started:.0f} s "
-          f"({os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    print(
+        f"\n{len(result)} rows in {time.monotonic() - started:.0f} s "
+        f"({os.cpu_count()} cores, Python {sys.version.split()[0]})"
+    )
     sys.exit(1 if any(row.passed is False for row in result) else 0)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import aiohttp
 import orjson
-
 from fake_deepseek import DELTAS
-from load import Chat, Side, chat_once, closed_loop, cip_delta, percentile, upstream_delta
+from load import Chat, Side, chat_once, cip_delta, closed_loop, percentile, upstream_delta
 from processes import Process
 from seed import CABINET_VISITOR, LOGIN_PASSWORD, CabinetTenant
 
@@ -36,21 +35,38 @@ def sides(cip_url: str, llm_url: str, tenant_id: uuid.UUID, prompt: str) -> tupl
     run_id = uuid.uuid4()
 
     def upstream_body(n: int) -> bytes:
-        return orjson.dumps({"model": "deepseek-chat", "temperature": 0.7, "stream": True,
-                             "stream_options": {"include_usage": True},
-                             "messages": [{"role": "system", "content": prompt},
-                                          {"role": "user", "content": f"Question number {n}?"}]})
+        return orjson.dumps(
+            {
+                "model": "deepseek-chat",
+                "temperature": 0.7,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "messages": [
+                    {"role": "system", "content": prompt},
+                    {"role": "user", "content": f"Question number {n}?"},
+                ],
+            }
+        )
 
     def cip_body(n: int) -> bytes:
         # Guest ids as pages make them (UUIDs); each visitor asks VISIT_CHATS questions.
         visitor = uuid.uuid5(run_id, str(n // VISIT_CHATS))
         return orjson.dumps({"user_id": str(visitor), "message": f"Question number {n}?"})
 
-    direct = Side("direct", llm_url + "/chat/completions", upstream_body,
-                  {"Authorization": "Bearer bench-key", "Content-Type": "application/json"},
-                  upstream_delta)
-    through = Side("cip", f"{cip_url}/api/v1/tenants/{tenant_id}/chat", cip_body,
-                   {"Content-Type": "application/json"}, cip_delta)
+    direct = Side(
+        "direct",
+        llm_url + "/chat/completions",
+        upstream_body,
+        {"Authorization": "Bearer bench-key", "Content-Type": "application/json"},
+        upstream_delta,
+    )
+    through = Side(
+        "cip",
+        f"{cip_url}/api/v1/tenants/{tenant_id}/chat",
+        cip_body,
+        {"Content-Type": "application/json"},
+        cip_delta,
+    )
     return direct, through
 
 
@@ -70,38 +86,57 @@ def _ms(value: float) -> str:
 
 # --- 1. time to first token ------------------------------------------------------------------
 
-async def time_to_first_token(session: aiohttp.ClientSession, pair: tuple[Side, Side], *,
-                              single_rounds: int, loaded_rounds: int) -> list[Row]:
+
+async def time_to_first_token(
+    session: aiohttp.ClientSession,
+    pair: tuple[Side, Side],
+    *,
+    single_rounds: int,
+    loaded_rounds: int,
+) -> list[Row]:
     rows: list[Row] = []
     for concurrency in (1, 100):
         seen: dict[str, list[Chat]] = {side.name: [] for side in pair}
         if concurrency == 1:
             # One chat at a time, read to its first token and closed: many samples quickly.
             for index, side in enumerate(alternating(single_rounds, pair)):
-                seen[side.name].append(await chat_once(
-                    session, side, index, expected_deltas=DELTAS, first_token_only=True))
+                seen[side.name].append(
+                    await chat_once(
+                        session, side, index, expected_deltas=DELTAS, first_token_only=True
+                    )
+                )
         else:
             # 100 clients each chatting back to back, starts spread over one answer's length.
             for side in alternating(loaded_rounds, pair):
-                seen[side.name] += await closed_loop(session, side, workers=100, duration=5.0,
-                                                     ramp=2.2, expected_deltas=DELTAS)
-        ttft = {name: [chat.ttft for chat in chats if chat.ttft is not None]
-                for name, chats in seen.items()}
+                seen[side.name] += await closed_loop(
+                    session, side, workers=100, duration=5.0, ramp=2.2, expected_deltas=DELTAS
+                )
+        ttft = {
+            name: [chat.ttft for chat in chats if chat.ttft is not None]
+            for name, chats in seen.items()
+        }
         failures = _errors(seen["cip"]) + _errors(seen["direct"])
         for q, limit in ((50, 0.005), (99, 0.015)):
             added = percentile(ttft["cip"], q) - percentile(ttft["direct"], q)
-            rows.append(Row(
-                f"TTFT added by CIP, p{q}, {concurrency} concurrent chat{'s' * (concurrency > 1)}",
-                f"≤ {limit * MS:.0f} ms",
-                f"{_ms(added)} ({_ms(percentile(ttft['cip'], q))} vs "
-                f"{_ms(percentile(ttft['direct'], q))} direct, n={len(ttft['cip'])})",
-                added <= limit and not failures))
+            rows.append(
+                Row(
+                    f"TTFT added by CIP, p{q}, {concurrency} concurrent "
+                    f"chat{'s' * (concurrency > 1)}",
+                    f"≤ {limit * MS:.0f} ms",
+                    f"{_ms(added)} ({_ms(percentile(ttft['cip'], q))} vs "
+                    f"{_ms(percentile(ttft['direct'], q))} direct, n={len(ttft['cip'])})",
+                    added <= limit and not failures,
+                )
+            )
         if failures:
-            rows.append(Row(f"TTFT errors, {concurrency} concurrent", "0", str(len(failures)), False))
+            rows.append(
+                Row(f"TTFT errors, {concurrency} concurrent", "0", str(len(failures)), False)
+            )
     return rows
 
 
 # --- 2. concurrent streams -------------------------------------------------------------------
+
 
 async def sample_rss(process: Process, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
@@ -109,46 +144,85 @@ async def sample_rss(process: Process, peak: list[int], stop: asyncio.Event) -> 
         await asyncio.sleep(0.05)
 
 
-async def concurrent_streams(session: aiohttp.ClientSession, pair: tuple[Side, Side],
-                             server: Process, *, streams: int, rounds: int) -> list[Row]:
+async def concurrent_streams(
+    session: aiohttp.ClientSession,
+    pair: tuple[Side, Side],
+    server: Process,
+    *,
+    streams: int,
+    rounds: int,
+) -> list[Row]:
     seen: dict[str, list[Chat]] = {side.name: [] for side in pair}
     idle = server.rss_bytes()
     peak = [idle]
     for side in alternating(rounds, pair):
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(server, peak, stop))
-        seen[side.name] += await closed_loop(session, side, workers=streams, duration=0,
-                                             ramp=1.0, expected_deltas=DELTAS, single=True)
+        seen[side.name] += await closed_loop(
+            session,
+            side,
+            workers=streams,
+            duration=0,
+            ramp=1.0,
+            expected_deltas=DELTAS,
+            single=True,
+        )
         stop.set()
         await sampler
     gaps = {name: [gap for chat in chats for gap in chat.gaps] for name, chats in seen.items()}
-    ttft = {name: [chat.ttft for chat in chats if chat.ttft is not None]
-            for name, chats in seen.items()}
+    ttft = {
+        name: [chat.ttft for chat in chats if chat.ttft is not None] for name, chats in seen.items()
+    }
     failures = _errors(seen["cip"])
     stretch = percentile(gaps["cip"], 99) - percentile(gaps["direct"], 99)
     mib = 1024 * 1024
     return [
-        Row(f"{streams} concurrent streams: errors", "0",
+        Row(
+            f"{streams} concurrent streams: errors",
+            "0",
             f"{len(failures)} of {len(seen['cip'])}" + (f" ({failures[0]})" if failures else ""),
-            not failures),
-        Row(f"{streams} concurrent streams: delta gap p99 stretch", "≤ 50 ms",
+            not failures,
+        ),
+        Row(
+            f"{streams} concurrent streams: delta gap p99 stretch",
+            "≤ 50 ms",
             f"{_ms(stretch)} ({_ms(percentile(gaps['cip'], 99))} vs "
             f"{_ms(percentile(gaps['direct'], 99))} direct; direct errors "
-            f"{len(_errors(seen['direct']))})", stretch <= 0.05 and not failures),
-        Row(f"{streams} concurrent streams: TTFT p50 (all started within 1 s)", "reported",
+            f"{len(_errors(seen['direct']))})",
+            stretch <= 0.05 and not failures,
+        ),
+        Row(
+            f"{streams} concurrent streams: TTFT p50 (all started within 1 s)",
+            "reported",
             f"{_ms(percentile(ttft['cip'], 50))} vs {_ms(percentile(ttft['direct'], 50))} direct",
-            None),
-        Row(f"{streams} concurrent streams: server peak RSS", "reported",
-            f"{peak[0] / mib:.0f} MiB (idle {idle / mib:.0f} MiB)", None),
-        Row(f"{streams} concurrent streams: memory per open stream", "reported",
-            f"{(peak[0] - idle) / streams / 1024:.0f} KiB", None),
+            None,
+        ),
+        Row(
+            f"{streams} concurrent streams: server peak RSS",
+            "reported",
+            f"{peak[0] / mib:.0f} MiB (idle {idle / mib:.0f} MiB)",
+            None,
+        ),
+        Row(
+            f"{streams} concurrent streams: memory per open stream",
+            "reported",
+            f"{(peak[0] - idle) / streams / 1024:.0f} KiB",
+            None,
+        ),
     ]
 
 
 # --- 3. cabinet reads ------------------------------------------------------------------------
 
-async def _get_loop(session: aiohttp.ClientSession, url: str, headers: dict[str, str], *,
-                    workers: int, duration: float) -> tuple[list[float], int]:
+
+async def _get_loop(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    *,
+    workers: int,
+    duration: float,
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     failures = 0
     end = time.perf_counter() + duration
@@ -167,50 +241,74 @@ async def _get_loop(session: aiohttp.ClientSession, url: str, headers: dict[str,
     return latencies, failures
 
 
-async def cabinet_reads(session: aiohttp.ClientSession, cip_url: str, small: CabinetTenant,
-                        large: CabinetTenant, *, rounds: int, workers: int,
-                        round_seconds: float) -> list[Row]:
+async def cabinet_reads(
+    session: aiohttp.ClientSession,
+    cip_url: str,
+    small: CabinetTenant,
+    large: CabinetTenant,
+    *,
+    rounds: int,
+    workers: int,
+    round_seconds: float,
+) -> list[Row]:
     headers = {"X-User-Id": CABINET_VISITOR}
     rows: list[Row] = []
-    for route, path in (("GET /me/dialogs", "me/dialogs"),
-                        ("GET /me/dialogs/{id}", "me/dialogs/{dialog_id}")):
+    for route, path in (
+        ("GET /me/dialogs", "me/dialogs"),
+        ("GET /me/dialogs/{id}", "me/dialogs/{dialog_id}"),
+    ):
         latencies: dict[int, list[float]] = {small.messages: [], large.messages: []}
         failures = 0
         for index in range(rounds):
             for tenant in (small, large) if index % 2 == 0 else (large, small):
-                url = (f"{cip_url}/api/v1/tenants/{tenant.tenant_id}/"
-                       + path.format(dialog_id=tenant.dialog_id))
-                seen, failed = await _get_loop(session, url, headers, workers=workers,
-                                               duration=round_seconds)
+                url = f"{cip_url}/api/v1/tenants/{tenant.tenant_id}/" + path.format(
+                    dialog_id=tenant.dialog_id
+                )
+                seen, failed = await _get_loop(
+                    session, url, headers, workers=workers, duration=round_seconds
+                )
                 latencies[tenant.messages] += seen
                 failures += failed
         small_p50 = percentile(latencies[small.messages], 50)
         large_p50 = percentile(latencies[large.messages], 50)
         ratio = large_p50 / small_p50
         rate = {size: len(values) / (rounds * round_seconds) for size, values in latencies.items()}
-        rows.append(Row(
-            f"{route}: 1M-message tenant vs 1k, p50 latency", "≤ 1.3×",
-            f"{ratio:.2f}× ({_ms(large_p50)} vs {_ms(small_p50)}; p99 "
-            f"{_ms(percentile(latencies[large.messages], 99))} vs "
-            f"{_ms(percentile(latencies[small.messages], 99))})",
-            ratio <= 1.3 and not failures))
-        rows.append(Row(f"{route}: requests per second ({workers} clients)", "reported",
-                        f"{rate[large.messages]:.0f}/s (1M) · {rate[small.messages]:.0f}/s (1k)"
-                        + (f"; {failures} failed" if failures else ""), None))
+        rows.append(
+            Row(
+                f"{route}: 1M-message tenant vs 1k, p50 latency",
+                "≤ 1.3×",
+                f"{ratio:.2f}× ({_ms(large_p50)} vs {_ms(small_p50)}; p99 "
+                f"{_ms(percentile(latencies[large.messages], 99))} vs "
+                f"{_ms(percentile(latencies[small.messages], 99))})",
+                ratio <= 1.3 and not failures,
+            )
+        )
+        rows.append(
+            Row(
+                f"{route}: requests per second ({workers} clients)",
+                "reported",
+                f"{rate[large.messages]:.0f}/s (1M) · {rate[small.messages]:.0f}/s (1k)"
+                + (f"; {failures} failed" if failures else ""),
+                None,
+            )
+        )
     return rows
 
 
 # --- 4. isolation from logins ----------------------------------------------------------------
 
-async def _logins(session: aiohttp.ClientSession, url: str, emails: list[str],
-                  until: Callable[[], bool]) -> list[int]:
+
+async def _logins(
+    session: aiohttp.ClientSession, url: str, emails: list[str], until: Callable[[], bool]
+) -> list[int]:
     statuses: list[int] = []
 
     async def worker(email: str) -> None:
         body = orjson.dumps({"email": email, "password": LOGIN_PASSWORD})
         while not until():
-            async with session.post(url, data=body,
-                                    headers={"Content-Type": "application/json"}) as response:
+            async with session.post(
+                url, data=body, headers={"Content-Type": "application/json"}
+            ) as response:
                 await response.read()
                 statuses.append(response.status)
 
@@ -218,22 +316,30 @@ async def _logins(session: aiohttp.ClientSession, url: str, emails: list[str],
     return statuses
 
 
-async def isolation(session: aiohttp.ClientSession, pair: tuple[Side, Side], login_url: str,
-                    emails: list[str], *, streams: int, rounds: int) -> list[Row]:
+async def isolation(
+    session: aiohttp.ClientSession,
+    pair: tuple[Side, Side],
+    login_url: str,
+    emails: list[str],
+    *,
+    streams: int,
+    rounds: int,
+) -> list[Row]:
     cip = pair[1]
     gaps: dict[bool, list[float]] = {False: [], True: []}
     statuses: list[int] = []
     failures: list[str] = []
     for index in range(rounds * 2):
         with_logins = index % 4 in (1, 2)  # quiet, logins, logins, quiet, ...
-        done = False
+        logins_done = asyncio.Event()
         chats_task: Awaitable[list[Chat]] = closed_loop(
-            session, cip, workers=streams, duration=0, ramp=1.0, expected_deltas=DELTAS,
-            single=True)
+            session, cip, workers=streams, duration=0, ramp=1.0, expected_deltas=DELTAS, single=True
+        )
         if with_logins:
-            login_task = asyncio.create_task(_logins(session, login_url, emails, lambda: done))
+            logins = _logins(session, login_url, emails, logins_done.is_set)
+            login_task = asyncio.create_task(logins)
             chats = await chats_task
-            done = True
+            logins_done.set()
             statuses += await login_task
         else:
             chats = await chats_task
@@ -242,7 +348,11 @@ async def isolation(session: aiohttp.ClientSession, pair: tuple[Side, Side], log
     quiet, busy = percentile(gaps[False], 99), percentile(gaps[True], 99)
     ratio = busy / quiet
     ok_logins = statuses.count(200)
-    return [Row(
-        f"Delta gap p99 of {streams} streams during {len(emails)} concurrent logins vs none",
-        "≤ 2×", f"{ratio:.2f}× ({_ms(busy)} vs {_ms(quiet)}; {ok_logins} logins ok of "
-        f"{len(statuses)})", ratio <= 2 and not failures and ok_logins == len(statuses))]
+    return [
+        Row(
+            f"Delta gap p99 of {streams} streams during {len(emails)} concurrent logins vs none",
+            "≤ 2×",
+            f"{ratio:.2f}× ({_ms(busy)} vs {_ms(quiet)}; {ok_logins} logins ok of {len(statuses)})",
+            ratio <= 2 and not failures and ok_logins == len(statuses),
+        )
+    ]

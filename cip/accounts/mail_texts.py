@@ -1,0 +1,118 @@
+"""The account mails, in each tenant language: every text lives here, one table per language.
+
+A mail is a subject and paragraphs; the paragraph `LINK` stands for the mail's link. Texts are
+`str.format` templates over `tenant` (the tenant's name) and `hours` (how long the link lives).
+The HTML part is built from the same paragraphs, every piece escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Literal
+
+from cip.config import Locale
+
+Kind = Literal["confirm_email", "already_registered", "reset_password"]
+LINK = "\0link"
+
+
+@dataclass(frozen=True)
+class MailText:
+    subject: str
+    paragraphs: tuple[str, ...]
+
+
+EN: dict[Kind, MailText] = {
+    "confirm_email": MailText(
+        "Confirm your email for {tenant}",
+        (
+            "Hello!",
+            "To finish signing up at {tenant}, confirm your email address by opening this link "
+            "(it works for {hours} hours, once):",
+            LINK,
+            "If you did not sign up, just ignore this mail.",
+        ),
+    ),
+    "already_registered": MailText(
+        "You already have an account at {tenant}",
+        (
+            "Hello!",
+            "Someone (probably you) tried to sign up at {tenant} with this email address, but you "
+            "already have an account. Log in here:",
+            LINK,
+            'Forgot your password? Use "Forgot password" on the login page. If it was not you, '
+            "just ignore this mail.",
+        ),
+    ),
+    "reset_password": MailText(
+        "Reset your password at {tenant}",
+        (
+            "Hello!",
+            "To choose a new password for {tenant}, open this link "
+            "(it works for {hours} hours, once):",
+            LINK,
+            "If you did not ask for this, ignore this mail: your password stays as it is.",
+        ),
+    ),
+}
+
+RU: dict[Kind, MailText] = {
+    "confirm_email": MailText(
+        "Подтвердите email для {tenant}",
+        (
+            "Здравствуйте!",
+            "Чтобы завершить регистрацию на {tenant}, подтвердите адрес, открыв ссылку "
+            "(она действует {hours} ч. и только один раз):",
+            LINK,
+            "Если вы не регистрировались, просто проигнорируйте это письмо.",
+        ),
+    ),
+    "already_registered": MailText(
+        "У вас уже есть аккаунт на {tenant}",
+        (
+            "Здравствуйте!",
+            "Кто-то (вероятно, вы) пытался зарегистрироваться на {tenant} с этим адресом, но у вас "
+            "уже есть аккаунт. Войти можно здесь:",
+            LINK,
+            "Забыли пароль? Нажмите «Забыли пароль» на странице входа. Если это были не вы, "
+            "просто проигнорируйте это письмо.",
+        ),
+    ),
+    "reset_password": MailText(
+        "Сброс пароля на {tenant}",
+        (
+            "Здравствуйте!",
+            "Чтобы задать новый пароль на {tenant}, откройте ссылку "
+            "(она действует {hours} ч. и только один раз):",
+            LINK,
+            "Если вы не запрашивали сброс, проигнорируйте письмо: пароль останется прежним.",
+        ),
+    ),
+}
+
+TEXTS: dict[Locale, dict[Kind, MailText]] = {"en": EN, "ru": RU}
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+def render(locale: Locale, kind: Kind, *, tenant: str, link: str, hours: float = 0) -> RenderedMail:
+    template = TEXTS[locale][kind]
+    values = {"tenant": " ".join(tenant.split()), "hours": f"{hours:g}"}
+    paragraphs = [link if p == LINK else p.format(**values) for p in template.paragraphs]
+    parts = [
+        f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>'
+        if p == LINK
+        else f"<p>{html.escape(p.format(**values))}</p>"
+        for p in template.paragraphs
+    ]
+    return RenderedMail(
+        subject=template.subject.format(**values),
+        text="\n\n".join(paragraphs) + "\n",
+        html="<!DOCTYPE html>\n<html><body>\n" + "\n".join(parts) + "\n</body></html>\n",
+    )

@@ -1,0 +1,59 @@
+"""`POST /tenants/{tenant_id}/chat`: one question, its answer streamed over SSE (SPEC §6); the
+turn itself is `cip.chat.turn`."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from cip import keys
+from cip.chat.rules import checked_message
+from cip.http.context import caller, client_ip
+from cip.http.jsonio import parse_json
+from cip.http.openapi import ErrorOut, endpoint
+from cip.http.streaming import ResponseOutlet
+
+
+class ChatIn(BaseModel):
+    user_id: str | None = None
+    message: str
+    dialog_id: UUID | None = None
+
+
+class ChatFailureOut(ErrorOut):
+    """502, and 503 for a missing LLM key: the question was saved before the LLM failed, and
+    these name it. (A 503 for an unreachable database carries neither.)"""
+
+    dialog_id: UUID | None = None
+    user_message_id: UUID | None = None
+
+
+@endpoint(
+    "Ask; the answer streams back as Server-Sent Events",
+    body=ChatIn,
+    identity="body",
+    tag="chat",
+    responses={
+        200: "sse",
+        400: "Blank or too long message, bad dialog_id or identity",
+        401: "Bad token, or an account id used as guest id",
+        403: "user_id does not match the token",
+        404: "Unknown tenant, or a dialog that is not the caller's",
+        413: "Body too large",
+        429: "Rate limited",
+        502: ChatFailureOut,
+        503: ChatFailureOut,
+    },
+)
+async def post_chat(request: web.Request) -> web.StreamResponse:
+    tenant = request[keys.TENANT]
+    body = await parse_json(request, ChatIn)
+    question = checked_message(body.message, tenant.settings.limits.message_max_chars)
+    who = await caller(request, body.user_id)
+    chat = request.app[keys.CHAT]
+    answer = await chat.ask(tenant, who, question, dialog_id=body.dialog_id, ip=client_ip(request))
+    outlet = ResponseOutlet(request)
+    await chat.relay(answer, outlet)
+    return outlet.response

@@ -1,0 +1,117 @@
+"""`/me/dialogs`: the visitor's dialog list and one dialog in full."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from cip import keys
+from cip.api.params import CALLER_ERRORS, PageIn
+from cip.chat.markdown import message_html
+from cip.chat.replies import read_dialog
+from cip.db.store import dialogs
+from cip.db.store.dialogs import DialogRow, DialogSummaryRow
+from cip.db.store.messages import MessageStatus
+from cip.http.context import visitor
+from cip.http.jsonio import json_response, parse_query, path_uuid
+from cip.http.openapi import endpoint
+
+
+class DialogSummaryOut(BaseModel):
+    id: UUID
+    title: str
+    preview: str | None
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+    @classmethod
+    def of(cls, row: DialogSummaryRow) -> DialogSummaryOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class DialogListOut(BaseModel):
+    total: int
+    items: list[DialogSummaryOut]
+
+
+class DialogMessageOut(BaseModel):
+    id: UUID
+    role: str
+    content: str
+    # Safe HTML of assistant markdown; None for the visitor's own (plain text) messages.
+    html: str | None
+    status: MessageStatus
+    created_at: datetime
+
+
+class DialogOut(BaseModel):
+    id: UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    messages: list[DialogMessageOut]
+
+    @classmethod
+    def of(cls, row: DialogRow) -> DialogOut:
+        messages = [
+            DialogMessageOut(
+                id=message.id,
+                role=message.role,
+                content=message.content,
+                html=message_html(message.role, message.content),
+                status=message.status,
+                created_at=message.created_at,
+            )
+            for message in row.messages
+        ]
+        return cls(
+            id=row.id,
+            title=row.title,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            messages=messages,
+        )
+
+
+@endpoint(
+    "The visitor's dialogs, newest first",
+    query=PageIn,
+    identity=True,
+    tag="cabinet",
+    responses={200: DialogListOut, **CALLER_ERRORS},
+)
+async def list_dialogs(request: web.Request) -> web.Response:
+    who = await visitor(request)
+    page = parse_query(request, PageIn)
+    found = await dialogs.list_page(
+        request.app[keys.POOL],
+        tenant_id=request[keys.TENANT].id,
+        user_id=who.user_id,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    items = [DialogSummaryOut.of(row) for row in found.items]
+    return json_response(DialogListOut(total=found.total, items=items))
+
+
+@endpoint(
+    "One dialog with its messages, oldest first",
+    identity=True,
+    tag="cabinet",
+    responses={200: DialogOut, **CALLER_ERRORS},
+)
+async def get_dialog(request: web.Request) -> web.Response:
+    who = await visitor(request)
+    dialog_id = path_uuid(request, "dialog_id")
+    dialog = await read_dialog(
+        request.app[keys.POOL],
+        tenant_id=request[keys.TENANT].id,
+        user_id=who.user_id,
+        dialog_id=dialog_id,
+        stream_timeout=timedelta(seconds=request.app[keys.CONFIG].llm.total_timeout),
+    )
+    return json_response(DialogOut.of(dialog))

@@ -1,0 +1,43 @@
+"""What the cabinet handlers share: paging, bounded free text, and the errors every route with
+a caller may answer (documented in the OpenAPI file)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from cip.http.openapi import Response
+
+MAX_PAGE = 100
+# OFFSET is a bigint in PostgreSQL; a bound keeps absurd values a 400 instead of an overflow.
+MAX_OFFSET = 2**31 - 1
+
+
+class PageIn(BaseModel):
+    # Unknown query parameters (cache busters) are ignored.
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(20, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+CALLER_ERRORS: dict[int, Response] = {
+    400: "Invalid input or no identity",
+    401: "Bad token, or an account id used as guest id",
+    403: "X-User-Id does not match the token",
+    404: "Unknown tenant (or not yours)",
+}
+
+
+def _blank_is_none(value: str) -> str | None:
+    return value or None
+
+
+# Free text is trimmed, bounded after trimming, and stored as NULL when nothing is left.
+NoteText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_blank_is_none)
+]
+ProfileText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=256), AfterValidator(_blank_is_none)
+]

@@ -1,0 +1,64 @@
+"""A reply's life after its stream: the status a reader is shown, and the sweep of replies
+whose writer died.
+
+A row stays `streaming` only while a process is writing it, and no stream outlives the LLM
+total timeout. A `streaming` row untouched for longer than that was left by a process that
+died: every reader (the cabinet, the chat history) reports it as `interrupted` at once, and a
+sweep (at start, then every `[llm] sweep_interval` seconds, on every instance) writes
+`interrupted` into rows older than `total_timeout + sweep_grace`. Several instances may sweep
+at once: each only touches rows no live process can still own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from cip.db.queries import Executor
+from cip.db.store import dialogs, messages
+from cip.db.store.dialogs import DialogRow
+from cip.db.store.messages import MessageStatus
+
+log = logging.getLogger(__name__)
+
+
+def effective_status(
+    status: MessageStatus, updated_at: datetime, now: datetime, stream_timeout: timedelta
+) -> MessageStatus:
+    """`status`, except a `streaming` row last written more than `stream_timeout` before
+    `now` (both the database's clock) is `interrupted`."""
+    if status == "streaming" and now - updated_at > stream_timeout:
+        return "interrupted"
+    return status
+
+
+async def read_dialog(
+    db: Executor, *, tenant_id: UUID, user_id: str, dialog_id: UUID, stream_timeout: timedelta
+) -> DialogRow:
+    """One dialog of this user with its messages, oldest first, as a reader is shown them."""
+    dialog = await dialogs.with_messages(
+        db, tenant_id=tenant_id, user_id=user_id, dialog_id=dialog_id
+    )
+    shown = [
+        message.model_copy(
+            update={
+                "status": effective_status(
+                    message.status, message.updated_at, dialog.checked_at, stream_timeout
+                )
+            }
+        )
+        for message in dialog.messages
+    ]
+    return dialog.model_copy(update={"messages": shown})
+
+
+async def sweep(db: Executor, *, older_than: float) -> None:
+    """Mark replies left `streaming` longer than `older_than` seconds `interrupted`."""
+    try:
+        swept = await messages.interrupt_stale(db, older_than=older_than)
+    except Exception as exc:  # the database may be down; the next sweep retries
+        log.warning("sweep of stale streaming replies failed: %s: %s", type(exc).__name__, exc)
+        return
+    if swept:
+        log.info("marked %d stale streaming replies as interrupted", swept)

@@ -1,0 +1,214 @@
+"""The chat turn (SPEC §6 "Chat"): a visitor's question, the LLM's answer streamed back as
+Server-Sent Events, and both stored.
+
+`ChatService.ask` opens a turn: the rate limits are counted, the question is committed (in
+the same statement that checks the dialog and places the reply's `streaming` row) and the LLM
+is asked. A failure before the answer starts is an API error (the question stays; the reply's
+placeholder goes). `ChatService.relay` then streams the answer to an `Outlet` and stores it
+once, before the final event reaches the client, so a client that reloads the dialog after
+`done` finds the answer stored. No database connection is held while the LLM is awaited.
+When the closing write fails (the database went away mid-stream) a finished answer ends with
+an `error` event instead of `done`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+from cip import errors
+from cip.accounts.identity import Identity
+from cip.chat import rules, sse
+from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmFailureKind, LlmStream
+from cip.chat.prompts import Prompts
+from cip.chat.streams import CLIENT_GONE, SHUTDOWN, OpenStreams, Outlet
+from cip.config import LlmConfig
+from cip.db.store import messages
+from cip.db.store.messages import ReplyStatus
+from cip.limits import MINUTE, RateLimiter
+from cip.tenancy import Tenant
+
+log = logging.getLogger(__name__)
+DONE = b"data: [DONE]\n\n"
+
+# What a visitor is told of each way the LLM can fail.
+FAILURE_TEXT: dict[LlmFailureKind, str] = {
+    LlmFailureKind.UNAVAILABLE: errors.LLM_UNREACHABLE,
+    LlmFailureKind.ERROR_STATUS: errors.LLM_ERROR_STATUS,
+    LlmFailureKind.TIMEOUT: errors.LLM_TIMEOUT,
+    LlmFailureKind.DISCONNECTED: errors.LLM_DROPPED,
+    LlmFailureKind.BAD_RESPONSE: errors.LLM_BAD_RESPONSE,
+    LlmFailureKind.REPORTED_ERROR: errors.LLM_REPORTED_ERROR,
+}
+
+
+class ChatMetaOut(BaseModel):
+    dialog_id: UUID
+    user_message_id: UUID
+    message_id: UUID
+
+
+class ChatDoneOut(BaseModel):
+    message_id: UUID
+    finish_reason: str | None
+    usage: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A turn whose answer the LLM has begun to send."""
+
+    tenant_id: UUID
+    meta: ChatMetaOut
+    stream: LlmStream
+
+
+def error_event(detail: str, code: str) -> bytes:
+    return sse.encode({"error": detail, "code": code}, event="error")
+
+
+def _failure_event(failure: LlmFailure) -> bytes:
+    return error_event(FAILURE_TEXT[failure.kind], failure.kind.value)
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        llm: LlmClient,
+        prompts: Prompts,
+        streams: OpenStreams,
+        limiter: RateLimiter,
+        settings: LlmConfig,
+    ) -> None:
+        self._pool = pool
+        self._llm = llm
+        self._prompts = prompts
+        self._streams = streams
+        self._limiter = limiter
+        self._settings = settings
+
+    async def ask(
+        self, tenant: Tenant, caller: Identity, question: str, *, dialog_id: UUID | None, ip: str
+    ) -> Answer:
+        """Open a turn for a checked question; 404 (a dialog that is not the caller's), 429,
+        500 (no prompt) with nothing written, or 502/503 naming the stored question."""
+        settings = tenant.settings
+        buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
+        await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
+        prompt = self._prompts.for_tenant(tenant.slug, settings.prompt_file)
+        turn = await messages.start_turn(
+            self._pool,
+            tenant_id=tenant.id,
+            user_id=caller.user_id,
+            dialog_id=dialog_id,
+            content=question,
+            title=rules.title_of(question),
+            with_reply=self._llm.configured,
+            history_budget=self._settings.history_budget_chars,
+        )
+        saved = {"dialog_id": str(turn.dialog_id), "user_message_id": str(turn.user_message_id)}
+        if turn.message_id is None:
+            raise errors.ServiceUnavailable(
+                errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=saved
+            )
+        request = ChatRequest(
+            messages=rules.conversation(prompt, turn.history, question),
+            model=settings.model,
+            temperature=settings.temperature,
+        )
+        try:
+            stream = await self._llm.open(request)
+        except LlmFailure as failure:
+            await messages.discard_reply(
+                self._pool, tenant_id=tenant.id, message_id=turn.message_id
+            )
+            raise errors.BadGateway(
+                FAILURE_TEXT[failure.kind], code=failure.kind.value, extra=saved
+            ) from None
+        meta = ChatMetaOut(
+            dialog_id=turn.dialog_id,
+            user_message_id=turn.user_message_id,
+            message_id=turn.message_id,
+        )
+        return Answer(tenant.id, meta, stream)
+
+    async def relay(self, answer: Answer, outlet: Outlet) -> None:
+        """Stream the answer to `outlet`, then store it with its final status, then send the
+        final event."""
+        stream = answer.stream
+        with self._streams.track(stream, outlet):
+            try:
+                status, ending = await self._pump(answer, outlet)
+            except asyncio.CancelledError:
+                # A server that cancels handlers of gone clients (not aiohttp's default).
+                stream.abort(CLIENT_GONE)
+                await asyncio.shield(self._store(answer, "interrupted"))
+                raise
+            finally:
+                stream.close()
+        if not await self._store(answer, status) and status == "complete":
+            # The client must not be told `done` for an answer it will not find again; the row
+            # stays `streaming` and is reported `interrupted` once total_timeout has passed.
+            ending = error_event(errors.REPLY_NOT_SAVED, "database_unavailable")
+        if ending:
+            with contextlib.suppress(ConnectionError):
+                await outlet.write(ending)
+
+    async def _pump(self, answer: Answer, outlet: Outlet) -> tuple[ReplyStatus, bytes]:
+        """Relay deltas and heartbeats; return the reply's status and the final events to send
+        once it is stored."""
+        stream = answer.stream
+        try:
+            await outlet.write(sse.encode(answer.meta, event="meta"))
+            async for texts in stream.deltas(self._settings.heartbeat_interval):
+                # Pieces that arrived together leave in one send: under load that is most.
+                await outlet.write(b"".join(map(_delta_event, texts)) if texts else sse.PING)
+        except LlmFailure as failure:
+            return "error", _failure_event(failure)
+        except ConnectionError:
+            stream.abort(CLIENT_GONE)
+            return "interrupted", b""
+        except Exception:  # the response has started: no error envelope can follow
+            log.exception("chat stream %s failed", answer.meta.message_id)
+            return "error", error_event(errors.INTERNAL_ERROR, "internal_error")
+        if stream.abort_reason == SHUTDOWN:
+            return "interrupted", error_event(errors.SERVICE_RESTARTING, "service_restarting")
+        if stream.abort_reason:
+            return "interrupted", b""
+        done = ChatDoneOut(
+            message_id=answer.meta.message_id,
+            finish_reason=stream.finish_reason,
+            usage=stream.usage,
+        )
+        return "complete", sse.encode(done, event="done") + DONE
+
+    async def _store(self, answer: Answer, status: ReplyStatus) -> bool:
+        """The closing write; False when it failed (the database is gone)."""
+        stream = answer.stream
+        try:
+            await messages.finish_reply(
+                self._pool,
+                tenant_id=answer.tenant_id,
+                message_id=answer.meta.message_id,
+                content=stream.text,
+                status=status,
+                finish_reason=stream.finish_reason,
+                usage=stream.usage,
+            )
+        except Exception:  # the row stays `streaming`; the sweep reports it later
+            log.exception("could not store reply %s", answer.meta.message_id)
+            return False
+        return True
+
+
+def _delta_event(text: str) -> bytes:
+    return sse.encode({"content": text})

@@ -1,0 +1,92 @@
+"""The asyncpg pool every request shares, and `open_database`: the database a running service
+needs (embedded if no URL is set, migrated when `auto_migrate` is on) with its pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+
+from cip.config import Config, DatabaseConfig
+from cip.db.embedded import database_url
+from cip.db.migrations import apply_migrations, migration_ids
+
+log = logging.getLogger(__name__)
+
+
+async def init_connection(connection: asyncpg.Connection) -> None:
+    """jsonb and json as Python values, through orjson."""
+    for type_name in ("jsonb", "json"):
+        await connection.set_type_codec(
+            type_name,
+            schema="pg_catalog",
+            encoder=lambda value: orjson.dumps(value).decode(),
+            decoder=orjson.loads,
+        )
+
+
+class BoundedPool(asyncpg.Pool):
+    """A pool whose every acquire (its own `fetch`/`execute` helpers included) waits at most
+    `acquire_timeout`: when every connection is busy or PostgreSQL hangs, a request fails fast
+    with `asyncio.TimeoutError` (answered 503) instead of queueing without end."""
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """Pool release hook. The service leaves no session state behind (no SET, LISTEN,
+    advisory lock or cursor outside a transaction), so asyncpg's default reset query would
+    cost a round trip on every release and undo nothing; asyncpg still rolls back a
+    transaction left open before it calls this."""
+
+
+async def create_pool(url: str, settings: DatabaseConfig) -> asyncpg.Pool:
+    pool = BoundedPool(
+        url,
+        min_size=min(settings.pool_min_size, settings.pool_max_size),
+        max_size=settings.pool_max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=settings.connect_timeout,
+        command_timeout=settings.command_timeout,
+        init=init_connection,
+        reset=keep_session,
+    )
+    pool.acquire_timeout = settings.acquire_timeout
+    return await pool
+
+
+@asynccontextmanager
+async def open_database(config: Config) -> AsyncIterator[asyncpg.Pool]:
+    """The database (embedded if no URL), migrated when `auto_migrate` is on, and its pool."""
+    async with database_url(config) as url:
+        if config.database.auto_migrate:
+            applied = await asyncio.to_thread(apply_migrations, url)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        pool = await create_pool(url, config.database)
+        try:
+            yield pool
+        finally:
+            await pool.close()
+
+
+async def is_ready(pool: asyncpg.Pool, timeout: float) -> bool:
+    """The database answers and every migration in the repository is applied."""
+    try:
+        async with asyncio.timeout(timeout), pool.acquire() as connection:
+            applied = await connection.fetch("SELECT migration_id FROM _yoyo_migration")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return migration_ids() <= {row["migration_id"] for row in applied}

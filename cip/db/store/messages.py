@@ -1,0 +1,90 @@
+"""Chat turns in the database: the opening write (dialog, question, reply placeholder and the
+history to send upstream, in one statement), the closing write of the reply, and the sweep of
+replies whose writer died."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from cip import errors
+from cip.db.queries import Executor, queries
+
+Q = queries("messages")
+MessageStatus = Literal["complete", "streaming", "interrupted", "stopped", "error"]
+ReplyStatus = Literal["complete", "interrupted", "error"]  # what a finished stream stores
+
+
+class HistoryItem(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class TurnRow(BaseModel):
+    dialog_id: UUID
+    user_message_id: UUID
+    message_id: UUID | None  # the reply placeholder; None when no reply will be streamed
+    history: list[HistoryItem]
+
+
+def dialog_not_found() -> errors.NotFound:
+    return errors.NotFound(errors.DIALOG_NOT_FOUND, code="dialog_not_found")
+
+
+async def start_turn(
+    db: Executor,
+    *,
+    tenant_id: UUID,
+    user_id: str,
+    dialog_id: UUID | None,
+    content: str,
+    title: str,
+    with_reply: bool,
+    history_budget: int,
+) -> TurnRow:
+    """Open a turn; `NotFound` (and nothing written) when `dialog_id` is not this user's."""
+    record = await Q.start_turn.fetchrow(
+        db,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        dialog_id=dialog_id,
+        content=content,
+        title=title,
+        with_reply=with_reply,
+        history_budget=history_budget,
+    )
+    if record is None:
+        raise dialog_not_found()
+    return TurnRow.model_validate(dict(record))
+
+
+async def finish_reply(
+    db: Executor,
+    *,
+    tenant_id: UUID,
+    message_id: UUID,
+    content: str,
+    status: ReplyStatus,
+    finish_reason: str | None,
+    usage: dict[str, Any] | None,
+) -> None:
+    await Q.finish_reply.execute(
+        db,
+        tenant_id=tenant_id,
+        message_id=message_id,
+        content=content,
+        status=status,
+        finish_reason=finish_reason,
+        usage=usage,
+    )
+
+
+async def discard_reply(db: Executor, *, tenant_id: UUID, message_id: UUID) -> None:
+    await Q.discard_reply.execute(db, tenant_id=tenant_id, message_id=message_id)
+
+
+async def interrupt_stale(db: Executor, *, older_than: float) -> int:
+    """Mark replies left `streaming` for more than `older_than` seconds as interrupted."""
+    return len(await Q.interrupt_stale.fetch(db, older_than=older_than))

@@ -1,0 +1,135 @@
+"""The browser pages (SPEC §7): one template per page (`templates/`, Jinja2 with autoescape),
+filled with the tenant, and the security headers every page carries.
+
+Pages hold no text of their own: the page scripts (`static/js/`) fill every `data-i18n`
+element from `static/js/i18n.js` in the tenant's language. The server only puts the tenant
+(slug, id, name, locale, welcome message) into `data-` attributes of `<body>`, so no inline
+script is needed and the Content-Security-Policy can forbid it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from cip import errors, keys
+from cip.tenancy import Tenant
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+# Pages whose URL carries a secret token: no referrer may leak it to another page.
+REFERRER_DEFAULT = "strict-origin-when-cross-origin"
+REFERRER_NONE = "no-referrer"
+PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page: its template in `templates/`, its script module in `static/js/`."""
+
+    name: str
+    script: str
+    referrer: str = REFERRER_DEFAULT
+
+
+# Path under /{slug}/ -> page. The order is the order of the routes.
+PAGES: dict[str, Page] = {
+    "chat": Page("chat", "chat"),
+    "my": Page("my", "cabinet"),
+    "my/dialogs": Page("dialogs", "cabinet"),
+    "my/dialogs/{dialog_id}": Page("dialog", "cabinet"),
+    "my/saved": Page("saved", "cabinet"),
+    "my/profile": Page("profile", "cabinet"),
+    "register": Page("register", "account"),
+    "login": Page("login", "account"),
+    "confirm": Page("confirm", "account", referrer=REFERRER_NONE),
+    "forgot": Page("forgot", "account"),
+    "reset": Page("reset", "account", referrer=REFERRER_NONE),
+}
+
+
+def setup_templates(app: web.Application) -> None:
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        default_helpers=False,
+    )
+
+
+def content_security_policy(ancestors: str) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: https:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+
+
+def page_headers(ancestors: str, referrer: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(ancestors),
+        "Referrer-Policy": referrer,
+        "Cache-Control": "no-cache",
+    }
+
+
+def frame_ancestors(tenant: Tenant) -> str:
+    """`'self'` plus the tenant's allowed embedding origins."""
+    return " ".join(["'self'", *tenant.settings.allowed_origins])
+
+
+def not_found_page(request: web.Request) -> web.Response:
+    """The friendly 404 for an unknown tenant, in both languages (there is no tenant to ask)."""
+    response = aiohttp_jinja2.render_template("not_found.html", request, {}, status=404)
+    response.headers.update(page_headers("'self'", REFERRER_DEFAULT))
+    return response
+
+
+async def _tenant_or_none(request: web.Request) -> Tenant | None:
+    try:
+        return await request.app[keys.TENANTS].by_slug(request.match_info["slug"])
+    except errors.NotFound:
+        return None
+
+
+def page_handler(page: Page) -> PageHandler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        tenant = await _tenant_or_none(request)
+        if tenant is None:
+            return not_found_page(request)
+        context = {"tenant": tenant, "page": page, "home": f"/{tenant.slug}"}
+        response = aiohttp_jinja2.render_template(f"{page.name}.html", request, context)
+        response.headers.update(page_headers(frame_ancestors(tenant), page.referrer))
+        return response
+
+    handler.__name__ = f"page_{page.name}"
+    return handler
+
+
+async def tenant_root(request: web.Request) -> web.StreamResponse:
+    """`/{slug}` and `/{slug}/` lead to the chat."""
+    tenant = await _tenant_or_none(request)
+    if tenant is None:
+        return not_found_page(request)
+    raise web.HTTPFound(f"/{tenant.slug}/chat")
+
+
+def page_routes() -> Iterator[tuple[str, PageHandler]]:
+    for path, page in PAGES.items():
+        yield f"/{{slug}}/{path}", page_handler(page)

@@ -1,0 +1,29 @@
+"""Server-Sent Events responses: an open `StreamResponse` as the outlet an answer streams to."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+EVENT_STREAM = "text/event-stream"
+# No caching, and no buffering by a reverse proxy (nginx honours X-Accel-Buffering).
+EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class ResponseOutlet:
+    """An SSE response to `request`, sent (its headers) at the first write."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response = web.StreamResponse(headers=EVENT_STREAM_HEADERS)
+        self.response.content_type = EVENT_STREAM
+        self.response.charset = "utf-8"
+
+    async def write(self, data: bytes) -> None:
+        if not self.response.prepared:
+            await self.response.prepare(self._request)
+        await self.response.write(data)
+
+    def is_gone(self) -> bool:
+        """The client closed its connection (aiohttp does not tell the handler)."""
+        transport = self._request.transport
+        return transport is None or transport.is_closing()

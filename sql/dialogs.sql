@@ -1,0 +1,68 @@
+-- A visitor's own dialogs, read by the cabinet. Every statement filters by tenant and user,
+-- so a dialog of anyone else is simply not found. A dialog without a title (none is created so
+-- today) shows the start of its first question; :snippet_chars bounds that and the preview.
+
+-- name: list_page
+-- One page of dialogs, latest activity first, with the total, in one round trip.
+-- `total` always yields a row, so an offset past the end still reports the total (the page
+-- columns are then NULL). The page walks dialog_by_user (tenant_id, user_id, updated_at DESC,
+-- id DESC); preview, title fallback and count use message_by_dialog per dialog of the page.
+WITH total AS (
+    SELECT count(*) AS total
+    FROM dialog
+    WHERE tenant_id = :tenant_id AND user_id = :user_id
+), page AS (
+    SELECT id, title, created_at, updated_at
+    FROM dialog
+    WHERE tenant_id = :tenant_id AND user_id = :user_id
+    ORDER BY updated_at DESC, id DESC
+    LIMIT :limit OFFSET :offset
+)
+SELECT total.total, page.id, page.created_at, page.updated_at,
+       COALESCE(NULLIF(page.title, ''), (
+           SELECT left(first_message.content, :snippet_chars)
+           FROM message AS first_message
+           WHERE first_message.tenant_id = :tenant_id AND first_message.dialog_id = page.id
+             AND first_message.role = 'user'
+           ORDER BY first_message.created_at, first_message.id
+           LIMIT 1
+       ), '') AS title,
+       last_message.preview,
+       counted.message_count
+FROM total
+LEFT JOIN page ON true
+LEFT JOIN LATERAL (
+    SELECT left(message.content, :snippet_chars) AS preview
+    FROM message
+    WHERE message.tenant_id = :tenant_id AND message.dialog_id = page.id
+    ORDER BY message.created_at DESC, message.id DESC
+    LIMIT 1
+) AS last_message ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS message_count
+    FROM message
+    WHERE message.tenant_id = :tenant_id AND message.dialog_id = page.id
+) AS counted ON true
+ORDER BY page.updated_at DESC, page.id DESC;
+
+-- name: with_messages
+-- One dialog and all its messages, oldest first (one row per message; a single row with NULL
+-- message columns for a dialog without messages; no row when the dialog is not this user's).
+-- `checked_at` is the database's clock, to age `streaming` rows against their `updated_at`.
+SELECT dialog.id, shown.title, dialog.created_at, dialog.updated_at, now() AS checked_at,
+       message.id AS message_id, message.role, message.content, message.status,
+       message.created_at AS message_created_at, message.updated_at AS message_updated_at
+FROM dialog
+CROSS JOIN LATERAL (
+    SELECT COALESCE(NULLIF(dialog.title, ''), (
+               SELECT left(first_message.content, :snippet_chars)
+               FROM message AS first_message
+               WHERE first_message.tenant_id = dialog.tenant_id
+                 AND first_message.dialog_id = dialog.id AND first_message.role = 'user'
+               ORDER BY first_message.created_at, first_message.id
+               LIMIT 1
+           ), '') AS title
+) AS shown
+LEFT JOIN message ON message.tenant_id = dialog.tenant_id AND message.dialog_id = dialog.id
+WHERE dialog.tenant_id = :tenant_id AND dialog.id = :dialog_id AND dialog.user_id = :user_id
+ORDER BY message.created_at, message.id;

@@ -1,0 +1,174 @@
+"""`python -m cip serve` as a real child process, for the faults only a real process has: being
+killed (`kill -9`), SIGTERM, its own stderr, and load without the test's event loop in the way.
+
+`make_process_server(**sections)` writes a config file (a fresh database on the test
+PostgreSQL server, the fake DeepSeek, the tenant `faults`; keyword sections override) and
+returns a `ProcessServer` that can be started, signalled, killed and started again with the
+same config. Its stderr goes to a file that accumulates across restarts. Servers still running
+when the test ends are killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+import tomli_w
+
+from cip.config import ENV_OVERRIDES
+from support.database import ROOT, TEST_SECRET, DatabaseServer
+from support.fake_llm import FakeLlm
+from support.live_server import free_port
+
+TENANT_SLUG = "faults"
+API_KEY = "sk-process-test"
+START_GUARD_SECONDS = 60  # a guard against a server that never comes up, not a threshold
+
+
+class ServerExited(Exception):
+    """The child process ended while it was expected to serve."""
+
+
+class ProcessServer:
+    def __init__(self, config_path: Path, log_path: Path, port: int, database_url: str) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.port = port
+        self.database_url = database_url
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def start(self) -> None:
+        """Start the process and return once `/readyz` answers 200."""
+        assert not self.running
+        # The environment must not override the generated file (DATABASE_URL, JWT_SECRET, ...).
+        environ = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in ENV_OVERRIDES and name != "CIP_CONFIG"
+        }
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "cip",
+                "--config",
+                str(self.config_path),
+                "serve",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=ROOT,
+                env={**environ, "PYTHONUNBUFFERED": "1"},
+            )
+        await self._wait_ready()
+
+    async def _wait_ready(self) -> None:
+        async with asyncio.timeout(START_GUARD_SECONDS), aiohttp.ClientSession() as session:
+            while True:
+                if not self.running:
+                    raise ServerExited(f"cip serve exited at start:\n{self.log}")
+                try:
+                    async with session.get(f"{self.url}/readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    def send(self, signal_number: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal_number)
+
+    async def wait_exit(self, guard: float = START_GUARD_SECONDS) -> int:
+        assert self.process is not None
+        async with asyncio.timeout(guard):
+            return await self.process.wait()
+
+    async def kill(self) -> int:
+        """`kill -9`: the process gets no chance to clean up."""
+        self.send(signal.SIGKILL)
+        return await self.wait_exit()
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """Read the server's database directly (what PostgreSQL really holds)."""
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            return await connection.fetch(query, *args)
+        finally:
+            await connection.close()
+
+    async def tenant_id(self, slug: str = TENANT_SLUG) -> str:
+        rows = await self.fetch("SELECT id FROM tenant WHERE slug = $1", slug)
+        return str(rows[0]["id"])
+
+
+def base_sections(port: int, database_url: str, state_dir: Path, llm_url: str) -> dict[str, Any]:
+    return {
+        "server": {
+            "host": "127.0.0.1",
+            "port": port,
+            "base_url": f"http://127.0.0.1:{port}",
+            "mode": "development",
+            "state_dir": str(state_dir),
+            "shutdown_timeout": 30.0,
+        },
+        "database": {"url": database_url, "auto_migrate": True},
+        "llm": {"api_url": llm_url, "api_key": API_KEY, "heartbeat_interval": 1.0},
+        "prompts": {
+            "default_file": str(ROOT / "prompts/system_prompt.txt"),
+            "directory": str(ROOT / "prompts"),
+        },
+        "auth": {"jwt_secret": TEST_SECRET, "bcrypt_cost": 4},
+        "tenants": {TENANT_SLUG: {"name": "Faults", "locale": "en"}},
+    }
+
+
+@pytest.fixture
+async def make_process_server(
+    database_server: DatabaseServer, fake_llm: FakeLlm, tmp_path: Path
+) -> AsyncIterator[Callable[..., ProcessServer]]:
+    servers: list[ProcessServer] = []
+
+    def make(**sections: dict[str, Any]) -> ProcessServer:
+        folder = tmp_path / f"server-{len(servers)}"
+        folder.mkdir()
+        port = free_port()
+        database_url = database_server.create_database("cip_process")
+        raw = base_sections(port, database_url, folder / "var", fake_llm.url)
+        for section, values in sections.items():
+            raw[section] = {**raw.get(section, {}), **values}
+        config_path = folder / "config.toml"
+        config_path.write_text(tomli_w.dumps(raw), encoding="utf-8")
+        server = ProcessServer(config_path, folder / "server.log", port, database_url)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        if server.running:
+            await server.kill()
