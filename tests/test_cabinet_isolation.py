@@ -18,6 +18,7 @@ from uuid import UUID
 import jwt
 import pytest
 
+from cip.accounts.identity import issue_token
 from support.cabinet_data import CabinetData, guest
 from support.fixtures import Client, NewTenant
 
@@ -153,8 +154,6 @@ INTRUDERS: dict[str, Intruder] = {
 
 
 def issue(world: World, tenant_id: UUID) -> str:
-    from cip.accounts.identity import issue_token
-
     return issue_token(
         world.secret, account_id=world.account_id, tenant_id=tenant_id, expire_minutes=60
     )

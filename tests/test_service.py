@@ -13,6 +13,7 @@ from pytest_aiohttp import AiohttpClient
 from cip import keys
 from cip.app import create_app
 from cip.config import Config
+from cip.db.store import tenants
 from support.fixtures import Client, MakeConfig, NewTenant
 from support.live_server import free_port
 
@@ -116,8 +117,6 @@ async def test_each_request_is_logged_once_with_an_id(
 async def test_a_new_tenant_is_found_at_once_after_a_miss(
     client: Client, pool: asyncpg.Pool
 ) -> None:
-    from cip.db.store import tenants
-
     slug = f"late-{uuid.uuid4().hex[:12]}"
     assert (await client.get(f"/api/v1/tenants/by-slug/{slug}")).status == 404
     created = await tenants.create(pool, slug=slug, name="Late", settings={"locale": "en"})

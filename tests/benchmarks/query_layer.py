@@ -17,10 +17,10 @@ from typing import Any
 
 import aiosql
 import asyncpg
+from suites import Row
 
 from cip.db.pool import init_connection
 from cip.db.queries import queries
-from suites import Row
 
 CALLS = 2_000
 ROUNDS = 7

@@ -1,0 +1,173 @@
+"""The chat turn as a service, without HTTP: `ChatService` over the real pool, the real LLM
+client talking to the fake DeepSeek, and an outlet that records what a visitor would get."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from cip import errors
+from cip.accounts.identity import Identity
+from cip.chat.llm import LlmClient, LlmFailureKind
+from cip.chat.prompts import Prompts
+from cip.chat.streams import OpenStreams
+from cip.chat.turn import FAILURE_TEXT, ChatService
+from cip.config import Config
+from cip.limits import RateLimiter
+from cip.tenancy import Tenant
+from support.chat_client import guest, messages_of
+from support.clock import ManualClock
+from support.fake_llm import FakeLlm, Script
+from support.fixtures import MakeConfig, NewTenant
+from support.sse_events import parse_sse
+
+
+class RecordingOutlet:
+    """What the visitor's response would carry; it breaks after `breaks_after` writes."""
+
+    def __init__(self, breaks_after: int | None = None) -> None:
+        self.written = b""
+        self.writes = 0
+        self.breaks_after = breaks_after
+
+    async def write(self, data: bytes) -> None:
+        if self.breaks_after is not None and self.writes >= self.breaks_after:
+            raise ConnectionResetError("the visitor went away")
+        self.writes += 1
+        self.written += data
+
+    def is_gone(self) -> bool:
+        return False
+
+    def events(self) -> list[tuple[str, Any]]:
+        return parse_sse(self.written.decode())
+
+
+@pytest.fixture
+def chat_config(make_config: MakeConfig, fake_llm: FakeLlm) -> Config:
+    return make_config(
+        llm={"api_url": fake_llm.url, "api_key": "sk-service", "heartbeat_interval": 5},
+        limits={"chat_per_user_per_minute": 2},
+    )
+
+
+@pytest.fixture
+async def service(
+    chat_config: Config, pool: asyncpg.Pool, clock: ManualClock
+) -> AsyncIterator[ChatService]:
+    async with LlmClient.connect(chat_config.llm) as llm:
+        yield ChatService(
+            pool=pool,
+            llm=llm,
+            prompts=Prompts(chat_config.prompts),
+            streams=OpenStreams(),
+            limiter=RateLimiter(pool, clock),
+            settings=chat_config.llm,
+        )
+
+
+async def a_tenant(new_tenant: NewTenant, config: Config) -> Tenant:
+    return Tenant.of(await new_tenant(locale="en"), config)
+
+
+async def test_an_answer_is_relayed_then_stored(
+    service: ChatService,
+    chat_config: Config,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+    fake_llm: FakeLlm,
+) -> None:
+    tenant = await a_tenant(new_tenant, chat_config)
+    fake_llm.script = Script(deltas=["Hel", "lo."])
+    answer = await service.ask(tenant, Identity(guest()), "Hi?", dialog_id=None, ip="192.0.2.1")
+    outlet = RecordingOutlet()
+    await service.relay(answer, outlet)
+    events = outlet.events()
+    assert [name for name, _ in events] == ["meta", "message", "message", "done", "message"]
+    assert events[0][1] == {
+        "dialog_id": str(answer.meta.dialog_id),
+        "user_message_id": str(answer.meta.user_message_id),
+        "message_id": str(answer.meta.message_id),
+    }
+    assert [data["content"] for name, data in events[1:3]] == ["Hel", "lo."]
+    assert events[-1] == ("message", "[DONE]")
+    stored = await messages_of(pool, answer.meta.dialog_id)
+    assert [(m["role"], m["content"], m["status"]) for m in stored] == [
+        ("user", "Hi?", "complete"),
+        ("assistant", "Hello.", "complete"),
+    ]
+
+
+async def test_a_visitor_gone_mid_answer_leaves_it_interrupted(
+    service: ChatService,
+    chat_config: Config,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+    fake_llm: FakeLlm,
+) -> None:
+    tenant = await a_tenant(new_tenant, chat_config)
+    fake_llm.script = Script(deltas=["one ", "two ", "three"], gap=0.05)
+    answer = await service.ask(tenant, Identity(guest()), "Count", dialog_id=None, ip="192.0.2.1")
+    outlet = RecordingOutlet(breaks_after=2)  # meta and the first delta reach the visitor
+    await service.relay(answer, outlet)
+    assert [data for _, data in outlet.events()][1:] == [{"content": "one "}]
+    async with asyncio.timeout(5):  # a guard against hanging, not a time limit
+        await fake_llm.disconnected.wait()  # the upstream answer was closed, not read to its end
+    [_question, reply] = await messages_of(pool, answer.meta.dialog_id)
+    # Stored: what came from upstream until the write failed ("two " was read, not delivered).
+    assert (reply["content"], reply["status"]) == ("one two ", "interrupted")
+
+
+async def test_an_llm_failure_before_the_answer_keeps_only_the_question(
+    service: ChatService,
+    chat_config: Config,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+    fake_llm: FakeLlm,
+) -> None:
+    tenant = await a_tenant(new_tenant, chat_config)
+    fake_llm.script = Script(status=503)
+    with pytest.raises(errors.BadGateway) as failed:
+        await service.ask(tenant, Identity(guest()), "Anyone?", dialog_id=None, ip="192.0.2.1")
+    assert failed.value.code == "llm_error_status"
+    assert failed.value.detail == FAILURE_TEXT[LlmFailureKind.ERROR_STATUS]
+    dialog_id = failed.value.extra["dialog_id"]
+    stored = await messages_of(pool, dialog_id)
+    assert [(m["role"], m["content"]) for m in stored] == [("user", "Anyone?")]
+
+
+async def test_past_the_rate_limit_nothing_is_written(
+    service: ChatService,
+    chat_config: Config,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+    fake_llm: FakeLlm,
+    clock: ManualClock,
+) -> None:
+    tenant = await a_tenant(new_tenant, chat_config)
+    visitor = Identity(guest())
+    fake_llm.script = Script(deltas=["ok"])
+    for _ in range(2):
+        await service.relay(
+            await service.ask(tenant, visitor, "Hi", dialog_id=None, ip="192.0.2.1"),
+            RecordingOutlet(),
+        )
+    count = "SELECT count(*) FROM message WHERE tenant_id = $1"
+    stored = await pool.fetchval(count, tenant.id)
+    with pytest.raises(errors.RateLimited) as refused:
+        await service.ask(tenant, visitor, "Hi", dialog_id=None, ip="192.0.2.1")
+    assert refused.value.headers == {"Retry-After": "59"}
+    assert await pool.fetchval(count, tenant.id) == stored
+    clock.advance(60)  # the next minute: a new window
+    answer = await service.ask(tenant, visitor, "Hi again", dialog_id=None, ip="192.0.2.1")
+    await service.relay(answer, RecordingOutlet())
+    assert await pool.fetchval(count, tenant.id) == stored + 2
+
+
+def test_every_kind_of_llm_failure_has_its_text() -> None:
+    assert set(FAILURE_TEXT) == set(LlmFailureKind)
+    assert all(text.endswith(".") for text in FAILURE_TEXT.values())
