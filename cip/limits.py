@@ -36,12 +36,12 @@ def private(value: str) -> str:
 class RateLimiter:
     def __init__(self, db: Executor, clock: Clock) -> None:
         self._db = db
-        self.clock = clock
+        self._clock = clock
 
     async def hit(self, buckets: Sequence[str], window: int) -> list[CounterRow]:
         """Count one hit in every bucket; the new counts."""
         return await rate_counters.hit(
-            self._db, buckets=buckets, window=window, at=self.clock.now()
+            self._db, buckets=buckets, window=window, at=self._clock.now()
         )
 
     async def check(
@@ -60,4 +60,4 @@ class RateLimiter:
     async def forgive(self, buckets: Sequence[str], window: int) -> None:
         """Take back the hit of an attempt that succeeded (counted first, so that a burst
         cannot race past the limit)."""
-        await rate_counters.forgive(self._db, buckets=buckets, window=window, at=self.clock.now())
+        await rate_counters.forgive(self._db, buckets=buckets, window=window, at=self._clock.now())

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -43,12 +44,12 @@ class Tally:
 
 
 async def request(
-    session: aiohttp.ClientSession, tally: Tally, method: str, url: str, **kwargs: object
+    session: aiohttp.ClientSession, tally: Tally, method: str, url: str, **kwargs: Any
 ) -> tuple[int, str]:
     tally.requests += 1
     try:
         async with asyncio.timeout(REQUEST_GUARD_SECONDS):
-            async with session.request(method, url, **kwargs) as response:  # type: ignore[arg-type]
+            async with session.request(method, url, **kwargs) as response:
                 body = await response.text()
     except TimeoutError:
         tally.hung += 1

@@ -127,6 +127,8 @@ async def test_slug_root_leads_to_the_chat_and_static_files_are_served(
     assert script.content_type in ("text/javascript", "application/javascript")
     assert script.headers["X-Content-Type-Options"] == "nosniff"
     assert (await client.get("/static/css/app.css")).content_type == "text/css"
+    # Templates are the server's own, not static files.
+    assert (await client.get("/static/pages/layout.html")).status == 404
     # The API and the probes are not shadowed by the page routes.
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/api/v1/nothing")).content_type == "application/json"

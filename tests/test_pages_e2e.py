@@ -472,7 +472,8 @@ async def test_assistant_markup_executes_nothing(
     await page.goto(f"{site.url}/{tenant.slug}/my/saved")
     await expect(page.locator("#saved-list .bubble")).to_contain_text("raw link")
     await assert_inert("saved")
-    await page.wait_for_timeout(200)  # an onerror would fire once the broken image failed
+    # Any image (and its onerror) would have been fetched by the time the network is idle.
+    await page.wait_for_load_state("networkidle")
     assert browser.dialogs == []
     assert browser.errors == []
 
