@@ -102,8 +102,7 @@ async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
         every(CLIENT_CHECK_INTERVAL, streams.abort_gone, name="stream-watcher"),
         every(settings.sweep_interval, sweep, name="sweep"),
     ):
-        yield
-        streams.abort_all()
+        yield  # the streams were ended at shutdown (`end_streams`)
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -70,18 +70,18 @@ async def service(
         )
 
 
-async def a_tenant(new_tenant: NewTenant, config: Config) -> Tenant:
-    return Tenant.of(await new_tenant(locale="en"), config)
+@pytest.fixture
+async def tenant(new_tenant: NewTenant, chat_config: Config) -> Tenant:
+    """A fresh tenant as the service sees it."""
+    return Tenant.of(await new_tenant(locale="en"), chat_config)
 
 
 async def test_an_answer_is_relayed_then_stored(
     service: ChatService,
-    chat_config: Config,
-    new_tenant: NewTenant,
+    tenant: Tenant,
     pool: asyncpg.Pool,
     fake_llm: FakeLlm,
 ) -> None:
-    tenant = await a_tenant(new_tenant, chat_config)
     fake_llm.script = Script(deltas=["Hel", "lo."])
     answer = await service.ask(tenant, Identity(guest()), "Hi?", dialog_id=None, ip="192.0.2.1")
     outlet = RecordingOutlet()
@@ -104,12 +104,10 @@ async def test_an_answer_is_relayed_then_stored(
 
 async def test_a_visitor_gone_mid_answer_leaves_it_interrupted(
     service: ChatService,
-    chat_config: Config,
-    new_tenant: NewTenant,
+    tenant: Tenant,
     pool: asyncpg.Pool,
     fake_llm: FakeLlm,
 ) -> None:
-    tenant = await a_tenant(new_tenant, chat_config)
     fake_llm.script = Script(deltas=["one ", "two ", "three"], gap=0.05)
     answer = await service.ask(tenant, Identity(guest()), "Count", dialog_id=None, ip="192.0.2.1")
     outlet = RecordingOutlet(breaks_after=2)  # meta and the first delta reach the visitor
@@ -124,12 +122,10 @@ async def test_a_visitor_gone_mid_answer_leaves_it_interrupted(
 
 async def test_an_llm_failure_before_the_answer_keeps_only_the_question(
     service: ChatService,
-    chat_config: Config,
-    new_tenant: NewTenant,
+    tenant: Tenant,
     pool: asyncpg.Pool,
     fake_llm: FakeLlm,
 ) -> None:
-    tenant = await a_tenant(new_tenant, chat_config)
     fake_llm.script = Script(status=503)
     with pytest.raises(errors.BadGateway) as failed:
         await service.ask(tenant, Identity(guest()), "Anyone?", dialog_id=None, ip="192.0.2.1")
@@ -142,13 +138,11 @@ async def test_an_llm_failure_before_the_answer_keeps_only_the_question(
 
 async def test_past_the_rate_limit_nothing_is_written(
     service: ChatService,
-    chat_config: Config,
-    new_tenant: NewTenant,
+    tenant: Tenant,
     pool: asyncpg.Pool,
     fake_llm: FakeLlm,
     clock: ManualClock,
 ) -> None:
-    tenant = await a_tenant(new_tenant, chat_config)
     visitor = Identity(guest())
     fake_llm.script = Script(deltas=["ok"])
     for _ in range(2):

@@ -40,16 +40,14 @@ async def read_dialog(
     dialog = await dialogs.with_messages(
         db, tenant_id=tenant_id, user_id=user_id, dialog_id=dialog_id
     )
-    shown = [
-        message.model_copy(
-            update={
-                "status": effective_status(
-                    message.status, message.updated_at, dialog.checked_at, stream_timeout
-                )
-            }
+    shown = []
+    for message in dialog.messages:
+        status = effective_status(
+            message.status, message.updated_at, dialog.checked_at, stream_timeout
         )
-        for message in dialog.messages
-    ]
+        shown.append(
+            message if status == message.status else message.model_copy(update={"status": status})
+        )
     return dialog.model_copy(update={"messages": shown})
 
 

@@ -48,11 +48,16 @@ class Statement:
     params: tuple[str, ...]
 
     def args(self, values: Mapping[str, Any]) -> list[Any]:
-        if values.keys() != set(self.params):
-            missing = sorted(set(self.params) - values.keys())
-            unknown = sorted(values.keys() - set(self.params))
-            raise TypeError(f"{self.name}: missing {missing}, unknown {unknown}")
-        return [values[param] for param in self.params]
+        """The values in `$n` order. The names are distinct, so as many values as names,
+        each found, is an exact match (and costs no set on every call)."""
+        if len(values) == len(self.params):
+            try:
+                return [values[param] for param in self.params]
+            except KeyError:
+                pass
+        missing = sorted(set(self.params) - values.keys())
+        unknown = sorted(values.keys() - set(self.params))
+        raise TypeError(f"{self.name}: missing {missing}, unknown {unknown}")
 
     async def fetch(self, db: Executor, **values: Any) -> list[asyncpg.Record]:
         return await db.fetch(self.sql, *self.args(values))
