@@ -78,3 +78,17 @@ def test_api_conforms_to_its_document(
     case.call_and_validate(
         base_url=live_url, excluded_checks=[positive_data_acceptance, negative_data_rejection]
     )
+
+
+def test_a_streamed_answer_conforms_to_its_document(live_url: str, demo_tenant_id: str) -> None:
+    """The fuzzing above reaches a 200 chat only by chance; this answer always does, so every
+    event of a real stream is checked against the document's event schema."""
+    chat = schema["/api/v1/tenants/{tenant_id}/chat"]["POST"]
+    case = chat.Case(
+        path_parameters={"tenant_id": demo_tenant_id},
+        body={"message": "Hello", "user_id": "fuzz-visitor"},
+        media_type="application/json",
+    )
+    response = case.call_and_validate(base_url=live_url)
+    assert response.status_code == 200
+    assert response.headers["content-type"][0].startswith("text/event-stream")

@@ -22,6 +22,19 @@ from cip.http.jsonio import JSON_CONTENT_TYPE, dumps
 F = TypeVar("F", bound=Callable[..., Any])
 REF = "#/components/schemas/{model}"
 SSE = "text/event-stream"
+# One event of a stream, as OpenAPI 3.1 reads an event-stream `schema`: content deltas are
+# unnamed (a reader sees them as `message`), the named ones open and end the answer; `data` is
+# JSON, or `[DONE]` last.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["meta", "message", "done", "error"]},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    "required": ["data"],
+}
 _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 # Statuses any API route may answer, whatever it does.
@@ -189,7 +202,7 @@ def _response(status: int, model: Response, refs: Refs) -> dict[str, Any]:
     if model == "sse":
         return {
             "description": "Server-Sent Events: meta, content deltas, done or error",
-            "content": {SSE: {"schema": {"type": "string"}}},
+            "content": {SSE: {"schema": SSE_EVENT}},
         }
     assert isinstance(model, type)
     return {
