@@ -135,6 +135,11 @@ class LimitsConfig(Section):
     chat_per_ip_per_minute: int = Field(120, ge=1)
     register_per_ip_per_hour: int = Field(20, ge=1)
     email_per_address_per_hour: int = Field(5, ge=1)
+    cabinet_reads_per_user_per_minute: int = Field(120, ge=1)
+    cabinet_reads_per_ip_per_minute: int = Field(600, ge=1)
+    cabinet_writes_per_user_per_minute: int = Field(30, ge=1)
+    cabinet_writes_per_ip_per_minute: int = Field(120, ge=1)
+    saved_items_per_visitor: int = Field(1000, ge=1)
 
 
 class TenantConfig(Section):

@@ -64,6 +64,12 @@ class NotFound(ApiError):
     detail = "Not found."
 
 
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+    detail = "The request conflicts with what is stored."
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"
@@ -99,6 +105,7 @@ ROUTE_NOT_FOUND = "No such route."
 METHOD_NOT_ALLOWED = "Method not allowed on this route."
 INTERNAL_ERROR = "Internal server error."
 CHAT_RATE_LIMITED = "Too many messages. Please wait a moment before sending another."
+CABINET_RATE_LIMITED = "Too many requests to your cabinet. Please wait a moment."
 DATABASE_UNAVAILABLE = "The database is temporarily unavailable. Please try again shortly."
 MESSAGE_BLANK = "The message is empty."
 MESSAGE_TOO_LONG = "The message is too long (at most {limit} characters)."

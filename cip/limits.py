@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
+from uuid import UUID
 
 from cip import errors
+from cip.config import LimitsConfig
 from cip.db.queries import Executor
 from cip.db.store import rate_counters
 from cip.db.store.rate_counters import CounterRow
@@ -31,6 +33,29 @@ class Clock:
 def private(value: str) -> str:
     """A bucket part for personal data (an email address): stable, but not the address."""
     return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def cabinet_limits(
+    tenant_id: UUID, limits: LimitsConfig, *, user_id: str, ip: str, write: bool
+) -> dict[str, int]:
+    """A cabinet request's rate-limit buckets, each with the hits a minute allows: reads and
+    writes counted apart, each per visitor and per client address, in one tenant."""
+    if write:
+        kind, per_user, per_ip = (
+            "write",
+            limits.cabinet_writes_per_user_per_minute,
+            limits.cabinet_writes_per_ip_per_minute,
+        )
+    else:
+        kind, per_user, per_ip = (
+            "read",
+            limits.cabinet_reads_per_user_per_minute,
+            limits.cabinet_reads_per_ip_per_minute,
+        )
+    return {
+        f"cabinet-{kind}:user:{tenant_id}:{user_id}": per_user,
+        f"cabinet-{kind}:ip:{tenant_id}:{ip}": per_ip,
+    }
 
 
 class RateLimiter:

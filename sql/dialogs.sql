@@ -46,12 +46,21 @@ LEFT JOIN LATERAL (
 ORDER BY page.updated_at DESC, page.id DESC;
 
 -- name: with_messages
--- One dialog and all its messages, oldest first (one row per message; a single row with NULL
--- message columns for a dialog without messages; no row when the dialog is not this user's).
+-- One dialog and a page of its messages: the :limit + 1 newest of those older than message
+-- :before (of all, when NULL), returned oldest first, so the caller shows :limit and knows
+-- whether older ones remain. One row per message; a single row with NULL message columns for an
+-- empty page; no row when the dialog is not this user's. `cursor_found` is false when :before
+-- names no message of this dialog. The page walks message_by_dialog backwards from the cursor.
 -- `checked_at` is the database's clock, to age `streaming` rows against their `updated_at`.
+WITH cursor AS (
+    SELECT created_at, id
+    FROM message
+    WHERE tenant_id = :tenant_id AND dialog_id = :dialog_id AND id = :before::uuid
+)
 SELECT dialog.id, shown.title, dialog.created_at, dialog.updated_at, now() AS checked_at,
-       message.id AS message_id, message.role, message.content, message.status,
-       message.created_at AS message_created_at, message.updated_at AS message_updated_at
+       :before::uuid IS NULL OR EXISTS (SELECT 1 FROM cursor) AS cursor_found,
+       page.id AS message_id, page.role, page.content, page.html, page.status,
+       page.created_at AS message_created_at, page.updated_at AS message_updated_at
 FROM dialog
 CROSS JOIN LATERAL (
     SELECT COALESCE(NULLIF(dialog.title, ''), (
@@ -63,6 +72,15 @@ CROSS JOIN LATERAL (
                LIMIT 1
            ), '') AS title
 ) AS shown
-LEFT JOIN message ON message.tenant_id = dialog.tenant_id AND message.dialog_id = dialog.id
+LEFT JOIN LATERAL (
+    SELECT message.id, message.role, message.content, message.html, message.status,
+           message.created_at, message.updated_at
+    FROM message
+    WHERE message.tenant_id = dialog.tenant_id AND message.dialog_id = dialog.id
+      AND (:before::uuid IS NULL
+           OR (message.created_at, message.id) < (SELECT created_at, id FROM cursor))
+    ORDER BY message.created_at DESC, message.id DESC
+    LIMIT :limit::integer + 1
+) AS page ON true
 WHERE dialog.tenant_id = :tenant_id AND dialog.id = :dialog_id AND dialog.user_id = :user_id
-ORDER BY message.created_at, message.id;
+ORDER BY page.created_at, page.id;

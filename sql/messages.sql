@@ -45,12 +45,12 @@ SELECT question.dialog_id,
 FROM question;
 
 -- name: finish_reply
--- The streamed answer's closing write: its text, final status, finish reason and usage; the
--- dialog's updated_at follows.
+-- The streamed answer's closing write: its text and safe HTML, final status, finish reason and
+-- usage; the dialog's updated_at follows.
 WITH reply AS (
     UPDATE message
-    SET content = :content, status = :status, finish_reason = :finish_reason, usage = :usage,
-        updated_at = clock_timestamp()
+    SET content = :content, html = :html, status = :status, finish_reason = :finish_reason,
+        usage = :usage, updated_at = clock_timestamp()
     WHERE tenant_id = :tenant_id AND id = :message_id
     RETURNING tenant_id, dialog_id
 )
@@ -74,3 +74,12 @@ UPDATE message
 SET status = 'interrupted', updated_at = clock_timestamp()
 WHERE status = 'streaming' AND updated_at < now() - make_interval(secs => :older_than::float8)
 RETURNING tenant_id, id;
+
+-- name: store_html
+-- The HTML of answers stored without one, rendered by their first reader. A row being written
+-- is left alone (its closing write brings its own), and so is one rendered meanwhile.
+UPDATE message
+SET html = rendered.html
+FROM unnest(:ids::uuid[], :htmls::text[]) AS rendered (id, html)
+WHERE message.tenant_id = :tenant_id AND message.id = rendered.id
+  AND message.html IS NULL AND message.status <> 'streaming';

@@ -1,5 +1,6 @@
-"""`/me/dialogs`: the dialog list (paging, order, title, preview, count) and one dialog in full
-(messages oldest first, safe html, stale `streaming` reported as `interrupted`)."""
+"""`/me/dialogs`: the dialog list (paging, order, title, preview, count) and one dialog a page
+at a time (messages oldest first, walking back with `before`; safe html, rendered once; stale
+`streaming` reported as `interrupted`)."""
 
 from __future__ import annotations
 
@@ -149,7 +150,7 @@ async def test_invalid_paging_is_400(client: Client, new_tenant: NewTenant, quer
         assert body["errors"][0]["loc"] == [query[1:].split("=")[0]]
 
 
-async def test_one_dialog_in_full(
+async def test_one_dialog(
     client: Client, new_tenant: NewTenant, data: CabinetData, pool: asyncpg.Pool
 ) -> None:
     tenant = await new_tenant()
@@ -192,7 +193,86 @@ async def test_one_dialog_in_full(
                 "created_at": iso(created[answer]),
             },
         ],
+        "has_more": False,
     }
+
+
+async def test_an_answer_stored_without_html_is_rendered_once_by_its_first_reader(
+    client: Client, new_tenant: NewTenant, data: CabinetData, pool: asyncpg.Pool
+) -> None:
+    tenant = await new_tenant()
+    dialog_id = await data.dialog(tenant.id, "alice", [("user", "q"), ("assistant", "*a*")])
+    _, answer = await data.messages_of(tenant.id, dialog_id)
+    html = "SELECT html FROM message WHERE tenant_id = $1 AND id = $2"
+    assert await pool.fetchval(html, tenant.id, answer) is None
+    url = dialogs_url(tenant.id, f"/{dialog_id}")
+    first = await (await client.get(url, headers=guest("alice"))).json()
+    assert first["messages"][1]["html"] == "<p><em>a</em></p>\n"
+    assert await pool.fetchval(html, tenant.id, answer) == "<p><em>a</em></p>\n"
+    # From now on readers get the stored HTML; nothing renders the text again.
+    await pool.execute(
+        "UPDATE message SET html = '<p>kept</p>' WHERE tenant_id = $1 AND id = $2",
+        tenant.id,
+        answer,
+    )
+    again = await (await client.get(url, headers=guest("alice"))).json()
+    assert again["messages"][1]["html"] == "<p>kept</p>"
+
+
+async def test_a_dialog_pages_back_from_its_newest_messages(
+    client: Client, new_tenant: NewTenant, data: CabinetData
+) -> None:
+    tenant = await new_tenant()
+    turns = [("user" if n % 2 == 0 else "assistant", f"m{n}") for n in range(7)]
+    dialog_id = await data.dialog(tenant.id, "alice", turns)
+    ids = [str(message) for message in await data.messages_of(tenant.id, dialog_id)]
+
+    async def page(query: str) -> tuple[list[str], bool]:
+        url = dialogs_url(tenant.id, f"/{dialog_id}{query}")
+        response = await client.get(url, headers=guest("alice"))
+        assert response.status == 200
+        body = await response.json()
+        return [message["id"] for message in body["messages"]], body["has_more"]
+
+    assert await page("") == (ids, False)
+    assert await page("?limit=3") == (ids[4:], True)
+    assert await page(f"?limit=3&before={ids[4]}") == (ids[1:4], True)
+    assert await page(f"?limit=3&before={ids[1]}") == (ids[:1], False)
+    assert await page(f"?limit=3&before={ids[0]}") == ([], False)
+    assert await page("?limit=7") == (ids, False)
+    assert await page("?limit=6") == (ids[1:], True)
+
+
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=101", "?limit=x", "?before=nope"])
+async def test_invalid_message_paging_is_400(
+    client: Client, new_tenant: NewTenant, data: CabinetData, query: str
+) -> None:
+    tenant = await new_tenant()
+    dialog_id = await data.dialog(tenant.id, "alice", [("user", "q")])
+    url = dialogs_url(tenant.id, f"/{dialog_id}{query}")
+    response = await client.get(url, headers=guest("alice"))
+    assert response.status == 400
+    body = await response.json()
+    assert body["code"] == "validation_error"
+    assert body["errors"][0]["loc"] == [query[1:].split("=")[0]]
+
+
+async def test_a_cursor_from_another_dialog_is_400_and_reveals_nothing(
+    client: Client, new_tenant: NewTenant, data: CabinetData
+) -> None:
+    tenant = await new_tenant()
+    mine = await data.dialog(tenant.id, "alice", [("user", "mine")])
+    other = await data.dialog(tenant.id, "alice", [("user", "other")])
+    bobs = await data.dialog(tenant.id, "bob", [("user", "bob's")])
+    for foreign in (other, bobs):
+        (cursor,) = await data.messages_of(tenant.id, foreign)
+        url = dialogs_url(tenant.id, f"/{mine}?before={cursor}")
+        response = await client.get(url, headers=guest("alice"))
+        assert response.status == 400
+        assert await response.json() == {
+            "detail": "`before` is not a message of this dialog.",
+            "code": "invalid_cursor",
+        }
 
 
 async def test_dialog_without_messages_and_unknown_or_malformed_ids(

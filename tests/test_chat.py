@@ -83,6 +83,9 @@ async def test_answer_streams_and_is_stored(
         "finish_reason": "stop",
         "usage": USAGE,
     }
+    # Its safe HTML is rendered once, by the closing write, for every later reader.
+    html = await pool.fetchval("SELECT html FROM message WHERE id = $1", answer["id"])
+    assert html == "<p>Привет, мир 🌍</p>\n"
 
     [sent] = fake_llm.requests
     assert sent.headers["Authorization"] == f"Bearer {API_KEY}"

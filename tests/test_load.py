@@ -118,6 +118,10 @@ async def test_load_loses_no_message_and_never_fails(
             "chat_per_user_per_minute": UNLIMITED,
             "chat_per_ip_per_minute": UNLIMITED,
             "register_per_ip_per_hour": UNLIMITED,
+            "cabinet_reads_per_user_per_minute": UNLIMITED,
+            "cabinet_reads_per_ip_per_minute": UNLIMITED,
+            "cabinet_writes_per_user_per_minute": UNLIMITED,
+            "cabinet_writes_per_ip_per_minute": UNLIMITED,
         }
     )
     await server.start()

@@ -541,3 +541,31 @@ async def test_a_refused_message_is_offered_again(
     await expect(page.locator("#chat-status")).not_to_have_text("")
     await expect(page.get_by_label("Your message")).to_have_value("This question is far too long")
     assert fake_llm.requests == []
+
+
+async def test_a_long_dialog_opens_at_its_newest_messages_and_shows_earlier_ones(
+    site: LiveServer, browser: Browser, new_tenant: NewTenant, data: CabinetData
+) -> None:
+    tenant = await new_tenant(locale="en")
+    user_id = "guest-long-dialog"
+    turns = [("user" if n % 2 == 0 else "assistant", f"message {n}") for n in range(60)]
+    dialog_id = await data.dialog(tenant.id, user_id, turns)
+    page = await browser.new_page()
+    await page.goto(f"{site.url}/{tenant.slug}/chat")
+    await page.evaluate(f"localStorage.setItem('cip:{tenant.id}:guest', '{user_id}')")
+    await page.goto(f"{site.url}/{tenant.slug}/my/dialogs/{dialog_id}")
+    messages = page.locator("#messages .message")
+    earlier = page.get_by_role("button", name="Show earlier messages")
+    await expect(messages).to_have_count(50)
+    await expect(messages.first).to_contain_text("message 10")
+    await earlier.click()
+    await expect(messages).to_have_count(60)
+    await expect(messages.first).to_contain_text("message 0")
+    await expect(messages.last).to_contain_text("message 59")
+    await expect(earlier).to_have_count(0)
+    # The chat continues the same dialog from its newest page, with the same way back.
+    await page.locator("#continue").click()
+    await expect(messages).to_have_count(50)
+    await earlier.click()
+    await expect(messages).to_have_count(60)
+    assert browser.errors == []

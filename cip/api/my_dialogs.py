@@ -1,4 +1,4 @@
-"""`/me/dialogs`: the visitor's dialog list and one dialog in full."""
+"""`/me/dialogs`: the visitor's dialog list and one dialog, a page of messages at a time."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from cip import keys
-from cip.api.params import CALLER_ERRORS, PageIn
-from cip.chat.markdown import message_html
+from cip.api.params import CALLER_ERRORS, MessagePageIn, PageIn
 from cip.chat.replies import read_dialog
 from cip.db.store import dialogs
 from cip.db.store.dialogs import DialogRow, DialogSummaryRow
@@ -53,7 +52,10 @@ class DialogOut(BaseModel):
     title: str
     created_at: datetime
     updated_at: datetime
+    # One page, oldest first: the newest messages, or those before `before`.
     messages: list[DialogMessageOut]
+    # Older messages precede the page: ask again with `before` = the page's first message id.
+    has_more: bool
 
     @classmethod
     def of(cls, row: DialogRow) -> DialogOut:
@@ -62,7 +64,7 @@ class DialogOut(BaseModel):
                 id=message.id,
                 role=message.role,
                 content=message.content,
-                html=message_html(message.role, message.content),
+                html=message.html,
                 status=message.status,
                 created_at=message.created_at,
             )
@@ -74,6 +76,7 @@ class DialogOut(BaseModel):
             created_at=row.created_at,
             updated_at=row.updated_at,
             messages=messages,
+            has_more=row.has_more,
         )
 
 
@@ -99,7 +102,8 @@ async def list_dialogs(request: web.Request) -> web.Response:
 
 
 @endpoint(
-    "One dialog with its messages, oldest first",
+    "One dialog with a page of its messages: the newest, or those before a message",
+    query=MessagePageIn,
     identity=True,
     tag="cabinet",
     responses={200: DialogOut, **CALLER_ERRORS},
@@ -107,11 +111,14 @@ async def list_dialogs(request: web.Request) -> web.Response:
 async def get_dialog(request: web.Request) -> web.Response:
     who = await visitor(request)
     dialog_id = path_uuid(request, "dialog_id")
+    page = parse_query(request, MessagePageIn)
     dialog = await read_dialog(
         request.app[keys.POOL],
         tenant_id=request[keys.TENANT].id,
         user_id=who.user_id,
         dialog_id=dialog_id,
+        limit=page.limit,
+        before=page.before,
         stream_timeout=timedelta(seconds=request.app[keys.CONFIG].llm.total_timeout),
     )
     return json_response(DialogOut.of(dialog))

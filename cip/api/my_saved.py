@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationInfo, f
 
 from cip import keys
 from cip.api.params import CALLER_ERRORS, NoteText, PageIn
-from cip.chat.markdown import message_html
+from cip.chat.replies import rendered
+from cip.db.queries import Executor
 from cip.db.store import saved_items
 from cip.db.store.saved_items import SavedItemRow, SavedType
 from cip.http.context import visitor
@@ -72,7 +73,7 @@ class SavedItemOut(BaseModel):
                 dialog_id=row.message.dialog_id,
                 role=row.message.role,
                 content=row.message.content,
-                html=message_html(row.message.role, row.message.content),
+                html=row.message.html,
             )
         return cls(
             id=row.id,
@@ -89,6 +90,20 @@ class SavedListOut(BaseModel):
     items: list[SavedItemOut]
 
 
+async def shown(db: Executor, tenant_id: UUID, rows: list[SavedItemRow]) -> list[SavedItemOut]:
+    """Saved items as a reader gets them: saved answers with their HTML."""
+    saved = [row.message for row in rows if row.message]
+    messages = {
+        message.id: message for message in await rendered(db, tenant_id=tenant_id, found=saved)
+    }
+    return [
+        SavedItemOut.of(
+            row.model_copy(update={"message": messages[row.message.id]}) if row.message else row
+        )
+        for row in rows
+    ]
+
+
 @endpoint(
     "The visitor's saved items, newest first",
     query=PageIn,
@@ -99,14 +114,11 @@ class SavedListOut(BaseModel):
 async def list_saved(request: web.Request) -> web.Response:
     who = await visitor(request)
     page = parse_query(request, PageIn)
+    db, tenant_id = request.app[keys.POOL], request[keys.TENANT].id
     found = await saved_items.list_page(
-        request.app[keys.POOL],
-        tenant_id=request[keys.TENANT].id,
-        user_id=who.user_id,
-        limit=page.limit,
-        offset=page.offset,
+        db, tenant_id=tenant_id, user_id=who.user_id, limit=page.limit, offset=page.offset
     )
-    items = [SavedItemOut.of(row) for row in found.items]
+    items = await shown(db, tenant_id, found.items)
     return json_response(SavedListOut(total=found.total, items=items))
 
 
@@ -115,22 +127,31 @@ async def list_saved(request: web.Request) -> web.Response:
     body=SavedItemIn,
     identity=True,
     tag="cabinet",
-    responses={201: SavedItemOut, 200: SavedItemOut, 413: "Body too large", **CALLER_ERRORS},
+    responses={
+        201: SavedItemOut,
+        200: SavedItemOut,
+        409: "The most saved items a visitor may keep are saved",
+        413: "Body too large",
+        **CALLER_ERRORS,
+    },
 )
 async def save_item(request: web.Request) -> web.Response:
     """201 with a new item; 200 with the item already saved for the same reference."""
     who = await visitor(request)
     body = await parse_json(request, SavedItemIn)
+    db, tenant = request.app[keys.POOL], request[keys.TENANT]
     result = await saved_items.save(
-        request.app[keys.POOL],
-        tenant_id=request[keys.TENANT].id,
+        db,
+        tenant_id=tenant.id,
         user_id=who.user_id,
         type=body.type,
         reference_id=body.reference_id,
         message_id=body.message_id,
         note=body.note,
+        max_items=tenant.settings.limits.saved_items_per_visitor,
     )
-    return json_response(SavedItemOut.of(result.item), status=201 if result.created else 200)
+    (item,) = await shown(db, tenant.id, [result.item])
+    return json_response(item, status=201 if result.created else 200)
 
 
 @endpoint(

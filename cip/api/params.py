@@ -4,6 +4,7 @@ a caller may answer (documented in the OpenAPI file)."""
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -22,11 +23,21 @@ class PageIn(BaseModel):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
+class MessagePageIn(BaseModel):
+    """A page of a dialog's messages, walking back from the newest."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    before: UUID | None = None  # the first message of the page already shown
+
+
 CALLER_ERRORS: dict[int, Response] = {
     400: "Invalid input or no identity",
     401: "Bad token, or an account id used as guest id",
     403: "X-User-Id does not match the token",
     404: "Unknown tenant (or not yours)",
+    429: "Rate limited",
 }
 
 

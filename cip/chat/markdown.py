@@ -50,8 +50,3 @@ _MARKDOWN = SafeMarkdown()
 def markdown_html(text: str) -> str:
     html: str = _MARKDOWN.render(text)
     return html
-
-
-def message_html(role: str, content: str) -> str | None:
-    """Assistant text as safe HTML; a visitor's own text has none (it is shown as plain text)."""
-    return markdown_html(content) if role == "assistant" else None

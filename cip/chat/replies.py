@@ -1,5 +1,9 @@
-"""A reply's life after its stream: the status a reader is shown, and the sweep of replies
-whose writer died.
+"""A reply's life after its stream: the status and HTML a reader is shown, and the sweep of
+replies whose writer died.
+
+An answer's safe HTML is rendered once, by its closing write; an answer stored before that
+(or whose HTML was cleared because the rendering changed) is rendered by its first reader,
+who stores it for everyone after. A reader renders at most one page of answers.
 
 A row stays `streaming` only while a process is writing it, and no stream outlives the LLM
 total timeout. A `streaming` row untouched for longer than that was left by a process that
@@ -12,15 +16,19 @@ at once: each only touches rows no live process can still own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
+from cip.chat.markdown import markdown_html
 from cip.db.queries import Executor
 from cip.db.store import dialogs, messages
 from cip.db.store.dialogs import DialogRow
-from cip.db.store.messages import MessageStatus
+from cip.db.store.messages import MessageStatus, StoredMessage
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=StoredMessage)
 
 
 def effective_status(
@@ -33,15 +41,39 @@ def effective_status(
     return status
 
 
+async def rendered(db: Executor, *, tenant_id: UUID, found: Sequence[M]) -> list[M]:
+    """`found` with the HTML of every finished answer among them, rendering (and storing) the
+    ones stored without it."""
+    fresh = {
+        message.id: markdown_html(message.content)
+        for message in found
+        if message.role == "assistant" and message.html is None and message.status != "streaming"
+    }
+    if fresh:
+        await messages.store_html(db, tenant_id=tenant_id, html=fresh)
+    return [
+        message.model_copy(update={"html": fresh[message.id]}) if message.id in fresh else message
+        for message in found
+    ]
+
+
 async def read_dialog(
-    db: Executor, *, tenant_id: UUID, user_id: str, dialog_id: UUID, stream_timeout: timedelta
+    db: Executor,
+    *,
+    tenant_id: UUID,
+    user_id: str,
+    dialog_id: UUID,
+    limit: int,
+    before: UUID | None,
+    stream_timeout: timedelta,
 ) -> DialogRow:
-    """One dialog of this user with its messages, oldest first, as a reader is shown them."""
+    """One dialog of this user with a page of its messages (oldest first), as a reader is
+    shown them."""
     dialog = await dialogs.with_messages(
-        db, tenant_id=tenant_id, user_id=user_id, dialog_id=dialog_id
+        db, tenant_id=tenant_id, user_id=user_id, dialog_id=dialog_id, limit=limit, before=before
     )
     shown = []
-    for message in dialog.messages:
+    for message in await rendered(db, tenant_id=tenant_id, found=dialog.messages):
         status = effective_status(
             message.status, message.updated_at, dialog.checked_at, stream_timeout
         )

@@ -27,6 +27,7 @@ from cip import errors
 from cip.accounts.identity import Identity
 from cip.chat import rules, sse
 from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmFailureKind, LlmStream
+from cip.chat.markdown import markdown_html
 from cip.chat.prompts import Prompts
 from cip.chat.streams import CLIENT_GONE, SHUTDOWN, OpenStreams, Outlet
 from cip.config import LlmConfig
@@ -200,6 +201,7 @@ class ChatService:
                 tenant_id=answer.tenant_id,
                 message_id=answer.meta.message_id,
                 content=stream.text,
+                html=markdown_html(stream.text),
                 status=status,
                 finish_reason=stream.finish_reason,
                 usage=stream.usage,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cip import keys
+from cip import errors, keys
 from cip.accounts.identity import Identity
 from cip.http.jsonio import path_uuid
 from cip.http.middlewares import Handler
+from cip.limits import MINUTE, cabinet_limits
 
 API_PREFIX = "/api/"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @web.middleware
@@ -45,8 +47,19 @@ async def caller(request: web.Request, guest_id: str | None) -> Identity:
 
 
 async def visitor(request: web.Request) -> Identity:
-    """The caller of a cabinet route: a Bearer token, or the guest id in `X-User-Id`."""
-    return await caller(request, request.headers.get("X-User-Id"))
+    """The caller of a cabinet route: a Bearer token, or the guest id in `X-User-Id`; the
+    request is counted against the cabinet's rate limits (429 past them)."""
+    who = await caller(request, request.headers.get("X-User-Id"))
+    tenant = request[keys.TENANT]
+    buckets = cabinet_limits(
+        tenant.id,
+        tenant.settings.limits,
+        user_id=who.user_id,
+        ip=client_ip(request),
+        write=request.method not in SAFE_METHODS,
+    )
+    await request.app[keys.LIMITER].check(buckets, MINUTE, errors.CABINET_RATE_LIMITED)
+    return who
 
 
 def client_ip(request: web.Request) -> str:

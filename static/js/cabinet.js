@@ -3,10 +3,10 @@
 
 import { ApiError, api, apiPath, pagePath, session } from './api.js';
 import {
-  $, boot, checkForm, errorText, refreshNavigation, setBusy, showServerErrors, showStatus,
+  $, boot, checkForm, element, errorText, refreshNavigation, setBusy, showServerErrors, showStatus,
 } from './common.js';
 import { formatDate, t } from './i18n.js';
-import { messageElement } from './messages.js';
+import { messageElement, showDialogPage } from './messages.js';
 
 const PAGE_SIZE = 20;
 
@@ -34,13 +34,6 @@ function showPager(total, page) {
     if (target >= 1 && target <= pages) link.href = `?page=${target}`;
     else link.removeAttribute('href'); // a link without href is neither focusable nor clickable
   }
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 async function showOverview() {
@@ -92,7 +85,8 @@ async function showDialog() {
     $('#dialog-title').textContent = title;
     document.title = `${title} · ${document.title}`;
     $('#dialog-meta').textContent = t('dialog.started', { date: formatDate(dialog.created_at) });
-    $('#messages').replaceChildren(...dialog.messages.map((message) => messageElement(message)));
+    const load = (before) => cabinetApi(`/me/dialogs/${encodeURIComponent(id)}?before=${before}`);
+    showDialogPage($('#messages'), dialog, load, fail);
     const next = $('#continue');
     next.href = `${pagePath('/chat')}?dialog=${encodeURIComponent(dialog.id)}`;
     next.hidden = false;

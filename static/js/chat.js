@@ -9,7 +9,9 @@ import {
 } from './api.js';
 import { $, boot, errorText, refreshNavigation, showStatus } from './common.js';
 import { t } from './i18n.js';
-import { addSaveButton, messageElement, setMessageStatus } from './messages.js';
+import {
+  addSaveButton, messageElement, setMessageStatus, showDialogPage,
+} from './messages.js';
 import { readEvents } from './sse.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,8 +44,10 @@ function showWelcome() {
 /** Show the stored dialog (with formatted answers); a dialog that is gone starts afresh. */
 async function showDialog() {
   try {
-    const dialog = await api(apiPath(`/me/dialogs/${dialogId}`), { identity: true });
-    log.replaceChildren(...dialog.messages.map((message) => messageElement(message)));
+    const path = `/me/dialogs/${dialogId}`;
+    const dialog = await api(apiPath(path), { identity: true });
+    const load = (before) => api(apiPath(`${path}?before=${before}`), { identity: true });
+    showDialogPage(log, dialog, load, (error) => showStatus(status, errorText(error)));
     if (!dialog.messages.length) showWelcome();
     scrollToEnd();
   } catch (error) {

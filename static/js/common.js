@@ -166,3 +166,18 @@ export function setBusy(form, busy) {
   for (const control of form.querySelectorAll('button, input, textarea')) control.disabled = busy;
   form.setAttribute('aria-busy', String(busy));
 }
+
+/** A new `tag` element with an optional class and text. */
+export function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** A `type="button"` button (never submits its form). */
+export function button(className, text) {
+  const node = element('button', className, text);
+  node.type = 'button';
+  return node;
+}

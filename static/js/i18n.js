@@ -69,6 +69,7 @@ export const TEXTS = {
 
     'dialog.heading': 'Диалог',
     'dialog.continue': 'Продолжить в чате',
+    'dialog.earlier': 'Показать более ранние сообщения',
     'dialog.started': 'начат {date}',
 
     'saved.heading': 'Сохранённое',
@@ -211,6 +212,7 @@ export const TEXTS = {
 
     'dialog.heading': 'Dialog',
     'dialog.continue': 'Continue in the chat',
+    'dialog.earlier': 'Show earlier messages',
     'dialog.started': 'started {date}',
 
     'saved.heading': 'Saved',

@@ -5,7 +5,7 @@
 // markdown rendering (raw HTML disabled, only http(s)/mailto links).
 
 import { api, apiPath } from './api.js';
-import { errorText } from './common.js';
+import { button as newButton, errorText } from './common.js';
 import { t } from './i18n.js';
 
 const NOTED_STATUSES = new Set(['interrupted', 'stopped', 'error']);
@@ -39,6 +39,32 @@ export function messageElement(message, { saveable = true } = {}) {
   return article;
 }
 
+/** Show a dialog's newest page in `container`, under an "Earlier messages" button while older
+ * ones remain; `load(before)` fetches the page before message `before`, `onError` is told
+ * when that fails. */
+export function showDialogPage(container, dialog, load, onError) {
+  container.replaceChildren(...dialog.messages.map((message) => messageElement(message)));
+  addEarlierButton(container, dialog, load, onError);
+}
+
+function addEarlierButton(container, page, load, onError) {
+  if (!page.has_more || !page.messages.length) return;
+  const button = newButton('secondary earlier', t('dialog.earlier'));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      const older = await load(page.messages[0].id);
+      button.remove();
+      container.prepend(...older.messages.map((message) => messageElement(message)));
+      addEarlierButton(container, older, load, onError);
+    } catch (error) {
+      button.disabled = false;
+      onError(error);
+    }
+  });
+  container.prepend(button);
+}
+
 /** Mark a message's status (a note under it for anything but a complete answer). */
 export function setMessageStatus(article, status) {
   article.dataset.status = status;
@@ -56,10 +82,7 @@ export function setMessageStatus(article, status) {
 export function addSaveButton(article) {
   const footer = article.querySelector('.message-footer');
   if (footer.querySelector('.save')) return;
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.className = 'save link-button';
-  button.textContent = t('chat.save');
+  const button = newButton('save link-button', t('chat.save'));
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {

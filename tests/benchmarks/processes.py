@@ -88,6 +88,10 @@ def write_config(
             "chat_per_ip_per_minute": GENEROUS,
             "register_per_ip_per_hour": GENEROUS,
             "email_per_address_per_hour": GENEROUS,
+            "cabinet_reads_per_user_per_minute": GENEROUS,
+            "cabinet_reads_per_ip_per_minute": GENEROUS,
+            "cabinet_writes_per_user_per_minute": GENEROUS,
+            "cabinet_writes_per_ip_per_minute": GENEROUS,
         },
     }
     path = folder / "config.toml"

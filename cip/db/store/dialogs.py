@@ -7,12 +7,14 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from cip import errors
 from cip.db.queries import Executor, queries
-from cip.db.store.messages import MessageStatus, dialog_not_found
+from cip.db.store.messages import StoredMessage, dialog_not_found
 
 Q = queries("dialogs")
 # Characters of the first question (the title of a dialog without one) and of the preview.
 SNIPPET_CHARS = 120
+CURSOR_NOT_FOUND = "`before` is not a message of this dialog."
 
 
 class DialogSummaryRow(BaseModel):
@@ -29,11 +31,7 @@ class DialogPage(BaseModel):
     items: list[DialogSummaryRow]
 
 
-class MessageRow(BaseModel):
-    id: UUID
-    role: str
-    content: str
-    status: MessageStatus  # as stored: see `cip.chat.replies` for what a reader is shown
+class MessageRow(StoredMessage):
     created_at: datetime
     updated_at: datetime
 
@@ -44,7 +42,8 @@ class DialogRow(BaseModel):
     created_at: datetime
     updated_at: datetime
     checked_at: datetime  # the database's clock when it was read
-    messages: list[MessageRow]
+    messages: list[MessageRow]  # one page, oldest first
+    has_more: bool  # older messages precede the page
 
 
 async def list_page(
@@ -69,30 +68,43 @@ async def list_page(
 
 
 async def with_messages(
-    db: Executor, *, tenant_id: UUID, user_id: str, dialog_id: UUID
+    db: Executor,
+    *,
+    tenant_id: UUID,
+    user_id: str,
+    dialog_id: UUID,
+    limit: int,
+    before: UUID | None,
 ) -> DialogRow:
-    """The dialog with its messages oldest first; 404 unless the dialog is this user's."""
+    """The dialog with a page of its messages: the `limit` newest ones older than message
+    `before` (or than none), oldest first. 404 unless the dialog is this user's; 400 when
+    `before` is no message of it."""
     records = await Q.with_messages.fetch(
         db,
         tenant_id=tenant_id,
         user_id=user_id,
         dialog_id=dialog_id,
+        limit=limit,
+        before=before,
         snippet_chars=SNIPPET_CHARS,
     )
     if not records:
         raise dialog_not_found()
     head = records[0]
+    if not head["cursor_found"]:
+        raise errors.ValidationFailed(CURSOR_NOT_FOUND, code="invalid_cursor")
+    page = [record for record in records if record["message_id"] is not None]
     messages = [
         MessageRow(
             id=record["message_id"],
             role=record["role"],
             content=record["content"],
+            html=record["html"],
             status=record["status"],
             created_at=record["message_created_at"],
             updated_at=record["message_updated_at"],
         )
-        for record in records
-        if record["message_id"] is not None
+        for record in page[-limit:]
     ]
     return DialogRow(
         id=head["id"],
@@ -101,4 +113,5 @@ async def with_messages(
         updated_at=head["updated_at"],
         checked_at=head["checked_at"],
         messages=messages,
+        has_more=len(page) > limit,
     )

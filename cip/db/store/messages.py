@@ -1,6 +1,6 @@
 """Chat turns in the database: the opening write (dialog, question, reply placeholder and the
-history to send upstream, in one statement), the closing write of the reply, and the sweep of
-replies whose writer died."""
+history to send upstream, in one statement), the closing write of the reply, the HTML of
+answers rendered by their first reader, and the sweep of replies whose writer died."""
 
 from __future__ import annotations
 
@@ -15,6 +15,17 @@ from cip.db.queries import Executor, queries
 Q = queries("messages")
 MessageStatus = Literal["complete", "streaming", "interrupted", "stopped", "error"]
 ReplyStatus = Literal["complete", "interrupted", "error"]  # what a finished stream stores
+
+
+class StoredMessage(BaseModel):
+    """A message as readers get it; `html`, an answer's safe rendering, is None until it is
+    rendered (see `cip.chat.replies.rendered`) and for a visitor's own messages."""
+
+    id: UUID
+    role: str
+    content: str
+    html: str | None
+    status: MessageStatus  # as stored: see `cip.chat.replies` for what a reader is shown
 
 
 class HistoryItem(BaseModel):
@@ -66,6 +77,7 @@ async def finish_reply(
     tenant_id: UUID,
     message_id: UUID,
     content: str,
+    html: str,
     status: ReplyStatus,
     finish_reason: str | None,
     usage: dict[str, Any] | None,
@@ -75,6 +87,7 @@ async def finish_reply(
         tenant_id=tenant_id,
         message_id=message_id,
         content=content,
+        html=html,
         status=status,
         finish_reason=finish_reason,
         usage=usage,
@@ -83,6 +96,11 @@ async def finish_reply(
 
 async def discard_reply(db: Executor, *, tenant_id: UUID, message_id: UUID) -> None:
     await Q.discard_reply.execute(db, tenant_id=tenant_id, message_id=message_id)
+
+
+async def store_html(db: Executor, *, tenant_id: UUID, html: dict[UUID, str]) -> None:
+    """Keep the HTML rendered for answers stored without one (message id -> HTML)."""
+    await Q.store_html.execute(db, tenant_id=tenant_id, ids=list(html), htmls=list(html.values()))
 
 
 async def interrupt_stale(db: Executor, *, older_than: float) -> int:

@@ -11,19 +11,18 @@ from pydantic import BaseModel
 
 from cip import errors
 from cip.db.queries import Executor, queries
+from cip.db.store.messages import StoredMessage
 
 Q = queries("saved_items")
 SavedType = Literal["message", "content"]
 
 SAVED_ITEM_NOT_FOUND = "Saved item not found."
+SAVED_ITEMS_FULL = "You have saved {limit} items, the most you can keep. Delete some first."
 MESSAGE_NOT_FOUND = "Message not found."
 
 
-class SavedMessageRow(BaseModel):
-    id: UUID
+class SavedMessageRow(StoredMessage):
     dialog_id: UUID
-    role: str
-    content: str
 
 
 class SavedItemRow(BaseModel):
@@ -53,6 +52,8 @@ def _item(record: asyncpg.Record) -> SavedItemRow:
             dialog_id=record["dialog_id"],
             role=record["role"],
             content=record["content"],
+            html=record["html"],
+            status=record["status"],
         )
     return SavedItemRow(
         id=record["id"],
@@ -85,10 +86,11 @@ async def save(
     reference_id: str,
     message_id: UUID | None,
     note: str | None,
+    max_items: int,
 ) -> SaveResult:
     """Save a reference, or return the item already saved for it. A `message` reference
-    (`message_id` set) must be a message of this user's dialogs: 404 otherwise, nothing
-    written."""
+    (`message_id` set) must be a message of this user's dialogs: 404 otherwise; a new
+    reference needs fewer than `max_items` saved: 409 otherwise. Nothing is written then."""
     record = await Q.save.fetchrow(
         db,
         tenant_id=tenant_id,
@@ -97,9 +99,13 @@ async def save(
         reference_id=reference_id,
         message_id=message_id,
         note=note,
+        max_items=max_items,
     )
-    if record is None:
+    assert record is not None  # the checks always yield a row
+    if not record["found"]:
         raise errors.NotFound(MESSAGE_NOT_FOUND, code="message_not_found")
+    if not record["room"]:
+        raise errors.Conflict(SAVED_ITEMS_FULL.format(limit=max_items), code="saved_items_full")
     return SaveResult(item=_item(record), created=record["created"])
 
 
