@@ -87,6 +87,11 @@ class LlmConfig(Section):
     total_timeout: float = Field(600.0, gt=0)
     history_budget_chars: int = Field(24_000, ge=0)
     heartbeat_interval: float = Field(15.0, gt=0, le=15)
+    # An answer longer than this is cut there (finish_reason "max_answer_chars").
+    max_answer_chars: int = Field(32_000, ge=1)
+    # Longest wait for a visitor's connection to take one write: a client that stops reading
+    # is dropped and its answer stored `interrupted`.
+    write_timeout: float = Field(30.0, gt=0)
     # The sweep of replies left `streaming` by a dead process: how often it runs, and how far
     # past total_timeout a row must be (a finishing stream's closing write may lag a little).
     sweep_interval: float = Field(60.0, gt=0)

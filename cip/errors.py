@@ -85,6 +85,14 @@ class RateLimited(ApiError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
+class ClientClosedRequest(ApiError):
+    """The client left before an answer could start (nobody reads this one; the log does)."""
+
+    status = 499
+    code = "client_closed_request"
+    detail = "The client closed the request."
+
+
 class BadGateway(ApiError):
     """An upstream service (the LLM) failed before anything could be streamed."""
 

@@ -19,7 +19,6 @@ from aiohttp import web
 from cip.app import create_app
 from cip.chat.prompts import PromptMissing
 from cip.db.store.tenants import TenantRow
-from support.cabinet_data import one_row
 from support.chat_client import (
     API_KEY,
     DEFAULT_PROMPT,
@@ -28,6 +27,7 @@ from support.chat_client import (
     guest,
     messages_of,
     post_chat,
+    wait_for_row,
 )
 from support.fake_llm import USAGE, FakeLlm, Script
 from support.fixtures import Client, MakeConfig, NewTenant, StartClient
@@ -426,17 +426,6 @@ async def test_awkward_wire_format_is_read_exactly(
         "length",
         USAGE,
     )
-
-
-async def wait_for_row(pool: asyncpg.Pool, message_id: str, status: str) -> dict[str, Any]:
-    for _ in range(100):
-        row = await one_row(
-            pool, "SELECT content, status FROM message WHERE id = $1", uuid.UUID(message_id)
-        )
-        if row["status"] == status:
-            return row
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"message {message_id} never became {status}: {row}")
 
 
 @pytest.mark.parametrize("cancel_handlers", [False, True])

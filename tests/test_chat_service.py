@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,7 @@ class RecordingOutlet:
         self.written = b""
         self.writes = 0
         self.breaks_after = breaks_after
+        self.abandoned = False
 
     async def write(self, data: bytes) -> None:
         if self.breaks_after is not None and self.writes >= self.breaks_after:
@@ -42,6 +44,9 @@ class RecordingOutlet:
 
     def is_gone(self) -> bool:
         return False
+
+    def abandon(self) -> None:
+        self.abandoned = True
 
     def events(self) -> list[tuple[str, Any]]:
         return parse_sse(self.written.decode())
@@ -83,19 +88,18 @@ async def test_an_answer_is_relayed_then_stored(
     fake_llm: FakeLlm,
 ) -> None:
     fake_llm.script = Script(deltas=["Hel", "lo."])
-    answer = await service.ask(tenant, Identity(guest()), "Hi?", dialog_id=None, ip="192.0.2.1")
     outlet = RecordingOutlet()
-    await service.relay(answer, outlet)
+    await service.answer(
+        tenant, Identity(guest()), "Hi?", dialog_id=None, ip="192.0.2.1", outlet=outlet
+    )
     events = outlet.events()
     assert [name for name, _ in events] == ["meta", "message", "message", "done", "message"]
-    assert events[0][1] == {
-        "dialog_id": str(answer.meta.dialog_id),
-        "user_message_id": str(answer.meta.user_message_id),
-        "message_id": str(answer.meta.message_id),
-    }
+    meta = events[0][1]
+    assert set(meta) == {"dialog_id", "user_message_id", "message_id"}
     assert [data["content"] for name, data in events[1:3]] == ["Hel", "lo."]
     assert events[-1] == ("message", "[DONE]")
-    stored = await messages_of(pool, answer.meta.dialog_id)
+    stored = await messages_of(pool, meta["dialog_id"])
+    assert [str(m["id"]) for m in stored] == [meta["user_message_id"], meta["message_id"]]
     assert [(m["role"], m["content"], m["status"]) for m in stored] == [
         ("user", "Hi?", "complete"),
         ("assistant", "Hello.", "complete"),
@@ -109,13 +113,15 @@ async def test_a_visitor_gone_mid_answer_leaves_it_interrupted(
     fake_llm: FakeLlm,
 ) -> None:
     fake_llm.script = Script(deltas=["one ", "two ", "three"], gap=0.05)
-    answer = await service.ask(tenant, Identity(guest()), "Count", dialog_id=None, ip="192.0.2.1")
     outlet = RecordingOutlet(breaks_after=2)  # meta and the first delta reach the visitor
-    await service.relay(answer, outlet)
-    assert [data for _, data in outlet.events()][1:] == [{"content": "one "}]
+    await service.answer(
+        tenant, Identity(guest()), "Count", dialog_id=None, ip="192.0.2.1", outlet=outlet
+    )
+    meta, *delivered = [data for _, data in outlet.events()]
+    assert delivered == [{"content": "one "}]
     async with asyncio.timeout(5):  # a guard against hanging, not a time limit
         await fake_llm.disconnected.wait()  # the upstream answer was closed, not read to its end
-    [_question, reply] = await messages_of(pool, answer.meta.dialog_id)
+    [_question, reply] = await messages_of(pool, meta["dialog_id"])
     # Stored: what came from upstream until the write failed ("two " was read, not delivered).
     assert (reply["content"], reply["status"]) == ("one two ", "interrupted")
 
@@ -128,7 +134,14 @@ async def test_an_llm_failure_before_the_answer_keeps_only_the_question(
 ) -> None:
     fake_llm.script = Script(status=503)
     with pytest.raises(errors.BadGateway) as failed:
-        await service.ask(tenant, Identity(guest()), "Anyone?", dialog_id=None, ip="192.0.2.1")
+        await service.answer(
+            tenant,
+            Identity(guest()),
+            "Anyone?",
+            dialog_id=None,
+            ip="192.0.2.1",
+            outlet=RecordingOutlet(),
+        )
     assert failed.value.code == "llm_error_status"
     assert failed.value.detail == FAILURE_TEXT[LlmFailureKind.ERROR_STATUS]
     dialog_id = failed.value.extra["dialog_id"]
@@ -145,20 +158,19 @@ async def test_past_the_rate_limit_nothing_is_written(
 ) -> None:
     visitor = Identity(guest())
     fake_llm.script = Script(deltas=["ok"])
+    ask = partial(service.answer, tenant, visitor, dialog_id=None, ip="192.0.2.1")
     for _ in range(2):
-        await service.relay(
-            await service.ask(tenant, visitor, "Hi", dialog_id=None, ip="192.0.2.1"),
-            RecordingOutlet(),
-        )
+        await ask("Hi", outlet=RecordingOutlet())
     count = "SELECT count(*) FROM message WHERE tenant_id = $1"
     stored = await pool.fetchval(count, tenant.id)
+    outlet = RecordingOutlet()
     with pytest.raises(errors.RateLimited) as refused:
-        await service.ask(tenant, visitor, "Hi", dialog_id=None, ip="192.0.2.1")
+        await ask("Hi", outlet=outlet)
     assert refused.value.headers == {"Retry-After": "59"}
     assert await pool.fetchval(count, tenant.id) == stored
+    assert outlet.written == b""
     clock.advance(60)  # the next minute: a new window
-    answer = await service.ask(tenant, visitor, "Hi again", dialog_id=None, ip="192.0.2.1")
-    await service.relay(answer, RecordingOutlet())
+    await ask("Hi again", outlet=RecordingOutlet())
     assert await pool.fetchval(count, tenant.id) == stored + 2
 
 

@@ -52,8 +52,8 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
     body = await parse_json(request, ChatIn)
     question = checked_message(body.message, tenant.settings.limits.message_max_chars)
     who = await caller(request, body.user_id)
-    chat = request.app[keys.CHAT]
-    answer = await chat.ask(tenant, who, question, dialog_id=body.dialog_id, ip=client_ip(request))
     outlet = ResponseOutlet(request)
-    await chat.relay(answer, outlet)
+    await request.app[keys.CHAT].answer(
+        tenant, who, question, dialog_id=body.dialog_id, ip=client_ip(request), outlet=outlet
+    )
     return outlet.response

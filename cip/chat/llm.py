@@ -9,8 +9,9 @@ read by read, and an empty list whenever `heartbeat` seconds pass without text, 
 can keep its client's connection alive. Timeouts, all from `[llm]`: `connect_timeout` for the
 TCP/TLS connect, `first_token_timeout` from the request until the first data event (response
 headers included), `idle_timeout` between data events after that, `total_timeout` for the
-whole call. Upstream keep-alive comments reset none of them. `abort()` closes the upstream
-connection at once.
+whole call. Upstream keep-alive comments reset none of them. An answer that grows past
+`max_answer_chars` is cut there and ends with finish reason `max_answer_chars` (its upstream
+is closed). `abort()` closes the upstream connection at once.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ def parse_chunk(data: str) -> ChunkIn:
     return chunk
 
 
+CUT_AT_MAX_CHARS = "max_answer_chars"  # the finish reason of an answer cut to its longest
+
+
 class LlmStream:
     """An answer being streamed; the text, finish reason and usage accumulate here."""
 
@@ -102,8 +106,9 @@ class LlmStream:
         self._response = response
         self._settings = settings
         self._decoder = sse.EventStreamDecoder()
-        self._total_deadline = started + settings.total_timeout
-        self._next_deadline = min(started + settings.first_token_timeout, self._total_deadline)
+        self.deadline = started + settings.total_timeout  # the whole answer's, loop time
+        self._next_deadline = min(started + settings.first_token_timeout, self.deadline)
+        self._room = settings.max_answer_chars  # characters the answer may still take
         self.parts: list[str] = []
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
@@ -175,6 +180,9 @@ class LlmStream:
                 return texts, True, failure
             if text:
                 texts.append(text)
+            if self._room == 0:
+                self.finish_reason = CUT_AT_MAX_CHARS
+                return texts, True, None
         return texts, False, None
 
     def _take(self, event: sse.Event) -> str:
@@ -183,15 +191,16 @@ class LlmStream:
             raise LlmFailure(LlmFailureKind.REPORTED_ERROR)
         chunk = parse_chunk(event.data)
         now = asyncio.get_running_loop().time()
-        self._next_deadline = min(now + self._settings.idle_timeout, self._total_deadline)
+        self._next_deadline = min(now + self._settings.idle_timeout, self.deadline)
         if chunk.usage is not None:
             self.usage = chunk.usage
         text = ""
         for choice in chunk.choices[:1]:  # one completion is asked for (n = 1)
-            text = choice.delta.content or ""
+            text = (choice.delta.content or "")[: self._room]
             self.finish_reason = choice.finish_reason or self.finish_reason
         if text:
             self.parts.append(text)
+            self._room -= len(text)
         return text
 
 

@@ -1,25 +1,27 @@
-"""Chat streams in flight: which are open, and ending them when nobody listens any more.
+"""Chat turns in flight: which are open, and ending them when nobody listens any more.
 
-aiohttp does not cancel a handler whose client went away, and a stream waiting on a silent
-LLM writes nothing that could fail. So a watcher (`abort_gone`, run a few times a second)
-looks at every open stream's outlet and aborts the stream of a gone client: its upstream
-request is closed at once and the chat service stores the text so far as `interrupted`. At
-shutdown every stream is aborted the same way (`abort_all`), so SIGTERM ends streams quickly
-and stores them; a stream that only gets its upstream answer after that (its handler was
-still waiting for the LLM's headers) is aborted as soon as it is registered.
+A turn is watched from the moment its question is stored until its answer is: first while it
+waits for the LLM's response headers, then while the answer streams. aiohttp does not cancel
+a handler whose client went away, and a turn waiting on a silent LLM writes nothing that could
+fail. So a watcher (`abort_gone`, run a few times a second) looks at every open turn's outlet
+and aborts the turn of a gone client: a request still waiting for its headers is cancelled,
+a streaming answer has its upstream closed at once, and the chat service stores what there is.
+At shutdown every turn is aborted the same way (`abort_all`), and so is every turn that starts
+after it, so SIGTERM ends every chat at once, whatever its phase.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 from cip.chat.llm import LlmStream
 
 CLIENT_GONE = "client_gone"
 SHUTDOWN = "shutdown"
-CLIENT_CHECK_INTERVAL = 0.25  # seconds between two looks at every open stream's client
+CLIENT_CHECK_INTERVAL = 0.25  # seconds between two looks at every open turn's client
 
 
 class Outlet(Protocol):
@@ -29,32 +31,84 @@ class Outlet(Protocol):
 
     def is_gone(self) -> bool: ...
 
+    def abandon(self) -> None:
+        """Drop the connection without a goodbye (its client stopped reading)."""
+
+
+class TurnAborted(Exception):
+    """The turn was aborted before the LLM answered, for `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Watch:
+    """One turn in flight, as the watcher and shutdown see it."""
+
+    __slots__ = ("_opening", "_stream", "abort_reason", "outlet")
+
+    def __init__(self, outlet: Outlet) -> None:
+        self.outlet = outlet
+        self.abort_reason: str | None = None
+        self._opening: asyncio.Future[LlmStream] | None = None
+        self._stream: LlmStream | None = None
+
+    def abort(self, reason: str) -> None:
+        if self.abort_reason is None:
+            self.abort_reason = reason
+        if self._opening is not None:
+            self._opening.cancel()
+        if self._stream is not None:
+            self._stream.abort(reason)
+
+    async def open(self, start: Callable[[], Awaitable[LlmStream]]) -> LlmStream:
+        """The stream `start()` opens; `TurnAborted` when the turn is aborted before the LLM
+        answered (the request is then cancelled)."""
+        opening = self._opening = asyncio.ensure_future(start())
+        if self.abort_reason is not None:  # aborted before it began: the request never starts
+            opening.cancel()
+        try:
+            stream = await opening
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if self.abort_reason is not None and not (this and this.cancelling()):
+                raise TurnAborted(self.abort_reason) from None
+            raise
+        finally:
+            self._opening = None
+        self._stream = stream
+        if self.abort_reason is not None:  # aborted as the answer arrived
+            stream.abort(self.abort_reason)
+        return stream
+
 
 class OpenStreams:
     def __init__(self) -> None:
-        self._open: dict[LlmStream, Outlet] = {}
+        self._open: set[Watch] = set()
         self._closing = False
 
     def __len__(self) -> int:
         return len(self._open)
 
     @contextlib.contextmanager
-    def track(self, stream: LlmStream, outlet: Outlet) -> Iterator[None]:
-        self._open[stream] = outlet
-        if self._closing:  # the service is shutting down: this stream must not start
-            stream.abort(SHUTDOWN)
+    def track(self, outlet: Outlet) -> Iterator[Watch]:
+        watch = Watch(outlet)
+        self._open.add(watch)
+        if self._closing:  # the service is shutting down: this turn must not start
+            watch.abort(SHUTDOWN)
         try:
-            yield
+            yield watch
         finally:
-            self._open.pop(stream, None)
+            self._open.discard(watch)
 
     def abort_gone(self) -> None:
-        for stream, outlet in list(self._open.items()):
-            if outlet.is_gone():
-                stream.abort(CLIENT_GONE)
+        for watch in list(self._open):
+            if watch.outlet.is_gone():
+                watch.abort(CLIENT_GONE)
 
     def abort_all(self) -> None:
-        """Shutdown: abort every open stream, and every stream registered from now on."""
+        """Shutdown: abort every open turn, and every turn started from now on."""
         self._closing = True
-        for stream in list(self._open):
-            stream.abort(SHUTDOWN)
+        for watch in list(self._open):
+            watch.abort(SHUTDOWN)

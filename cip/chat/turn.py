@@ -1,14 +1,18 @@
 """The chat turn (SPEC §6 "Chat"): a visitor's question, the LLM's answer streamed back as
 Server-Sent Events, and both stored.
 
-`ChatService.ask` opens a turn: the rate limits are counted, the question is committed (in
+`ChatService.answer` runs a turn. The rate limits are counted, the question is committed (in
 the same statement that checks the dialog and places the reply's `streaming` row) and the LLM
-is asked. A failure before the answer starts is an API error (the question stays; the reply's
-placeholder goes). `ChatService.relay` then streams the answer to an `Outlet` and stores it
+is asked; from the moment the question is stored the turn is watched (`cip.chat.streams`), so
+a visitor who leaves, or a shutdown, ends it in every phase. A failure before the answer
+starts is an API error (the question stays; the reply's placeholder goes): 502 for the LLM,
+503 `service_restarting` for a shutdown. The answer then streams to an `Outlet` and is stored
 once, before the final event reaches the client, so a client that reloads the dialog after
 `done` finds the answer stored. No database connection is held while the LLM is awaited.
 When the closing write fails (the database went away mid-stream) a finished answer ends with
-an `error` event instead of `done`.
+an `error` event instead of `done`. Every write to the visitor has a deadline (`[llm]
+write_timeout`, and never past the answer's total deadline): a client that stops reading is
+dropped and its answer stored `interrupted`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -29,10 +34,10 @@ from cip.chat import rules, sse
 from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmFailureKind, LlmStream
 from cip.chat.markdown import markdown_html
 from cip.chat.prompts import Prompts
-from cip.chat.streams import CLIENT_GONE, SHUTDOWN, OpenStreams, Outlet
+from cip.chat.streams import CLIENT_GONE, SHUTDOWN, OpenStreams, Outlet, TurnAborted, Watch
 from cip.config import LlmConfig
 from cip.db.store import messages
-from cip.db.store.messages import ReplyStatus
+from cip.db.store.messages import ReplyStatus, TurnRow
 from cip.limits import MINUTE, RateLimiter
 from cip.tenancy import Tenant
 
@@ -97,11 +102,19 @@ class ChatService:
         self._limiter = limiter
         self._settings = settings
 
-    async def ask(
-        self, tenant: Tenant, caller: Identity, question: str, *, dialog_id: UUID | None, ip: str
-    ) -> Answer:
-        """Open a turn for a checked question; 404 (a dialog that is not the caller's), 429,
-        500 (no prompt) with nothing written, or 502/503 naming the stored question."""
+    async def answer(
+        self,
+        tenant: Tenant,
+        caller: Identity,
+        question: str,
+        *,
+        dialog_id: UUID | None,
+        ip: str,
+        outlet: Outlet,
+    ) -> None:
+        """Answer a checked question into `outlet`. Before anything is written to it: 404 (a
+        dialog that is not the caller's), 429, 500 (no prompt) with nothing stored, or
+        499/502/503 naming the stored question."""
         settings = tenant.settings
         buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
         await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
@@ -116,63 +129,81 @@ class ChatService:
             with_reply=self._llm.configured,
             history_budget=self._settings.history_budget_chars,
         )
-        saved = {"dialog_id": str(turn.dialog_id), "user_message_id": str(turn.user_message_id)}
         if turn.message_id is None:
             raise errors.ServiceUnavailable(
-                errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=saved
+                errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=_saved(turn)
             )
         request = ChatRequest(
             messages=rules.conversation(prompt, turn.history, question),
             model=settings.model,
             temperature=settings.temperature,
         )
-        try:
-            stream = await self._llm.open(request)
-        except LlmFailure as failure:
-            await messages.discard_reply(
-                self._pool, tenant_id=tenant.id, message_id=turn.message_id
+        with self._streams.track(outlet) as watch:
+            stream = await self._open(tenant.id, turn, turn.message_id, request, watch)
+            meta = ChatMetaOut(
+                dialog_id=turn.dialog_id,
+                user_message_id=turn.user_message_id,
+                message_id=turn.message_id,
             )
-            raise errors.BadGateway(
-                FAILURE_TEXT[failure.kind], code=failure.kind.value, extra=saved
-            ) from None
-        meta = ChatMetaOut(
-            dialog_id=turn.dialog_id,
-            user_message_id=turn.user_message_id,
-            message_id=turn.message_id,
-        )
-        return Answer(tenant.id, meta, stream)
+            await self._relay(Answer(tenant.id, meta, stream), outlet)
 
-    async def relay(self, answer: Answer, outlet: Outlet) -> None:
+    async def _open(
+        self, tenant_id: UUID, turn: TurnRow, reply_id: UUID, request: ChatRequest, watch: Watch
+    ) -> LlmStream:
+        """The LLM's stream; when it fails or the turn is aborted first, the reply's
+        placeholder goes and the API error names the stored question."""
+        discard = partial(
+            messages.discard_reply, self._pool, tenant_id=tenant_id, message_id=reply_id
+        )
+        try:
+            return await watch.open(partial(self._llm.open, request))
+        except LlmFailure as failure:
+            await discard()
+            raise errors.BadGateway(
+                FAILURE_TEXT[failure.kind], code=failure.kind.value, extra=_saved(turn)
+            ) from None
+        except TurnAborted as aborted:
+            await discard()
+            if aborted.reason == SHUTDOWN:
+                raise errors.ServiceUnavailable(
+                    errors.SERVICE_RESTARTING, code="service_restarting", extra=_saved(turn)
+                ) from None
+            raise errors.ClientClosedRequest() from None
+        except asyncio.CancelledError:
+            await asyncio.shield(discard())
+            raise
+
+    async def _relay(self, answer: Answer, outlet: Outlet) -> None:
         """Stream the answer to `outlet`, then store it with its final status, then send the
         final event."""
         stream = answer.stream
-        with self._streams.track(stream, outlet):
-            try:
-                status, ending = await self._pump(answer, outlet)
-            except asyncio.CancelledError:
-                # A server that cancels handlers of gone clients (not aiohttp's default).
-                stream.abort(CLIENT_GONE)
-                await asyncio.shield(self._store(answer, "interrupted"))
-                raise
-            finally:
-                stream.close()
+        try:
+            status, ending = await self._pump(answer, outlet)
+        except asyncio.CancelledError:
+            # A server that cancels handlers of gone clients (not aiohttp's default).
+            stream.abort(CLIENT_GONE)
+            await asyncio.shield(self._store(answer, "interrupted"))
+            raise
+        finally:
+            stream.close()
         if not await self._store(answer, status) and status == "complete":
             # The client must not be told `done` for an answer it will not find again; the row
             # stays `streaming` and is reported `interrupted` once total_timeout has passed.
             ending = error_event(errors.REPLY_NOT_SAVED, "database_unavailable")
         if ending:
             with contextlib.suppress(ConnectionError):
-                await outlet.write(ending)
+                await self._send(outlet, ending, stream)
 
     async def _pump(self, answer: Answer, outlet: Outlet) -> tuple[ReplyStatus, bytes]:
         """Relay deltas and heartbeats; return the reply's status and the final events to send
         once it is stored."""
         stream = answer.stream
         try:
-            await outlet.write(sse.encode(answer.meta, event="meta"))
+            await self._send(outlet, sse.encode(answer.meta, event="meta"), stream)
             async for texts in stream.deltas(self._settings.heartbeat_interval):
                 # Pieces that arrived together leave in one send: under load that is most.
-                await outlet.write(b"".join(map(_delta_event, texts)) if texts else sse.PING)
+                data = b"".join(map(_delta_event, texts)) if texts else sse.PING
+                await self._send(outlet, data, stream)
         except LlmFailure as failure:
             return "error", _failure_event(failure)
         except ConnectionError:
@@ -192,6 +223,17 @@ class ChatService:
         )
         return "complete", sse.encode(done, event="done") + DONE
 
+    async def _send(self, outlet: Outlet, data: bytes, stream: LlmStream) -> None:
+        """One write, within `write_timeout` and the answer's total deadline; past them the
+        client is dropped (`ConnectionResetError`)."""
+        deadline = asyncio.get_running_loop().time() + self._settings.write_timeout
+        try:
+            async with asyncio.timeout_at(min(deadline, stream.deadline)):
+                await outlet.write(data)
+        except TimeoutError:
+            outlet.abandon()
+            raise ConnectionResetError("the client stopped reading") from None
+
     async def _store(self, answer: Answer, status: ReplyStatus) -> bool:
         """The closing write; False when it failed (the database is gone)."""
         stream = answer.stream
@@ -210,6 +252,11 @@ class ChatService:
             log.exception("could not store reply %s", answer.meta.message_id)
             return False
         return True
+
+
+def _saved(turn: TurnRow) -> dict[str, str]:
+    """What an API error after the opening write names: the stored question."""
+    return {"dialog_id": str(turn.dialog_id), "user_message_id": str(turn.user_message_id)}
 
 
 def _delta_event(text: str) -> bytes:

@@ -23,6 +23,13 @@ class ResponseOutlet:
             await self.response.prepare(self._request)
         await self.response.write(data)
 
+    def abandon(self) -> None:
+        """Drop the connection at once, unsent data and all (a client that stopped reading
+        would hold a graceful close forever)."""
+        transport = self._request.transport
+        if transport is not None:
+            transport.abort()
+
     def is_gone(self) -> bool:
         """The client closed its connection (aiohttp does not tell the handler)."""
         transport = self._request.transport

@@ -3,6 +3,7 @@ stream and of the rows it leaves (a pytest plugin: its fixtures serve every test
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -103,3 +104,16 @@ async def dialogs_of(pool: asyncpg.Pool, tenant: TenantRow, user_id: str) -> lis
         user_id,
     )
     return [dict(row) for row in rows]
+
+
+async def wait_for_row(pool: asyncpg.Pool, message_id: str, status: str) -> dict[str, Any]:
+    for _ in range(100):
+        found = await pool.fetchrow(
+            "SELECT content, status FROM message WHERE id = $1", uuid.UUID(message_id)
+        )
+        assert found is not None
+        row = dict(found)
+        if row["status"] == status:
+            return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"message {message_id} never became {status}: {row}")
