@@ -13,9 +13,7 @@ from aiohttp import web
 from cip import keys
 from cip.accounts.identity import Identity
 from cip.http.jsonio import path_uuid
-from cip.http.middlewares import Handler
-
-API_PREFIX = "/api/"
+from cip.http.middlewares import API_PREFIX, Handler
 
 
 @web.middleware
