@@ -36,10 +36,12 @@ setup(
             "playwright>=1.45",
             "tomli-w>=1.0",
             "aiosql>=15.0",  # compared with the own query loader by `make bench`
+            "pyyaml>=6.0",  # reads the compose files (tests/test_deployment.py)
             # The gates (`make check`): pinned, so a new release cannot fail a green tree.
             "ruff==0.17.6",
             "mypy==2.4.1",
             "asyncpg-stubs==0.32.0",
+            "types-PyYAML==6.0.12.20261122",
         ],
     },
     entry_points={"console_scripts": ["cip = cip.cli:main"]},

@@ -198,7 +198,8 @@ class Config(Section):
         return self.tenants[slug].model_dump(mode="json", exclude_unset=True, exclude={"name"})
 
 
-# Environment variable -> (section, key). Names kept from the original service.
+# Environment variable -> (section, key). Names kept from the original service, but for
+# SMTP_STARTTLS and SMTP_TLS (a real relay in production wants one of them).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "DATABASE_URL": ("database", "url"),
     "DEEPSEEK_API_URL": ("llm", "api_url"),
@@ -214,6 +215,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SMTP_USER": ("smtp", "user"),
     "SMTP_PASSWORD": ("smtp", "password"),
     "SMTP_FROM": ("smtp", "sender"),
+    "SMTP_STARTTLS": ("smtp", "starttls"),
+    "SMTP_TLS": ("smtp", "use_tls"),
     "CIP_MODE": ("server", "mode"),
 }
 
@@ -264,7 +267,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _finish(config: Config) -> Config:
-    """Resolve relative paths against the config folder and apply the secret rule."""
+    """Resolve relative paths against the config folder and apply the production rules."""
     root = config.root
 
     def resolve(path: Path) -> Path:
@@ -286,6 +289,11 @@ def _finish(config: Config) -> Config:
     auth = config.auth.model_copy(
         update={"jwt_secret": _checked_secret(config.auth.jwt_secret, config, server.state_dir)}
     )
+    if config.is_production and not config.smtp.host:
+        raise ConfigError(
+            "smtp.host: required in production (without it mails, their links included, "
+            "would be written to the log); set it or SMTP_HOST"
+        )
     return config.model_copy(
         update={"server": server, "prompts": prompts, "auth": auth, "tenants": tenants}
     )

@@ -101,8 +101,33 @@ def test_production_refuses_a_weak_secret(tmp_path: Path, secret: str) -> None:
 
 
 def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
-    raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": STRONG}}
+    raw = {
+        "server": {"mode": "production"},
+        "auth": {"jwt_secret": STRONG},
+        "smtp": {"host": "relay.example"},
+    }
     assert build_config(raw, root=tmp_path, environ={}).auth.jwt_secret == STRONG
+
+
+def test_production_refuses_to_start_without_an_smtp_relay(tmp_path: Path) -> None:
+    """Without one, mails (confirmation and reset links included) would go to the log."""
+    raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": STRONG}}
+    with pytest.raises(ConfigError) as info:
+        build_config(raw, root=tmp_path, environ={})
+    assert str(info.value) == (
+        "smtp.host: required in production (without it mails, their links included, would "
+        "be written to the log); set it or SMTP_HOST"
+    )
+    relayed = build_config(
+        raw,
+        root=tmp_path,
+        environ={"SMTP_HOST": "relay.example", "SMTP_STARTTLS": "true", "SMTP_TLS": "false"},
+    )
+    assert (relayed.smtp.host, relayed.smtp.starttls, relayed.smtp.use_tls) == (
+        "relay.example",
+        True,
+        False,
+    )
 
 
 def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> None:
