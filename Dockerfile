@@ -1,3 +1,4 @@
+# Base image by tag (see README "Deployment" on pinning it by digest).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,10 +8,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --system --home-dir /app --shell /usr/sbin/nologin cip
 
-# Editable install: the package finds sql/, migrations/, prompts/ and static/ beside it.
+# The dependencies exactly as locked, every file checked against its hash (`make lock`
+# regenerates requirements.lock); the lock also brings the build backend.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+
+# Editable install: the package finds sql/, migrations/, prompts/ and static/ beside it. No
+# dependency is resolved or downloaded here: all came from the lock.
 COPY setup.py ./
 COPY cip ./cip
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation -e .
 
 COPY sql ./sql
 COPY migrations ./migrations

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-slow check bench migrate browser clean
+.PHONY: run test test-slow check bench migrate browser lock clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,25 @@ check: $(VENV)/.installed-test
 # Benchmarks against `cip serve` in its own process; prints one table (see README "Performance").
 bench: $(VENV)/.installed-test
 	$(PY) tests/benchmarks/run.py
+
+# requirements.lock: the runtime dependencies (and the build backend) pinned for the image,
+# Python 3.11 on Linux, every file with its hash. Resolved from PyPI alone (local pip settings
+# ignored) in its own venv under var/. Existing pins are kept; `make lock LOCK_ARGS=--upgrade`
+# moves every package to its newest release within setup.py's ranges.
+LOCK_PYTHON ?= python3.11
+LOCK_VENV   := var/lock-venv
+LOCK_ARGS   ?=
+
+$(LOCK_VENV)/.installed:
+	$(LOCK_PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip-tools==7.6.2
+	touch $@
+
+lock: $(LOCK_VENV)/.installed
+	env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps \
+		--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+		--output-file requirements.lock setup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

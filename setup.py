@@ -7,13 +7,16 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["cip", "cip.*"]),
     package_data={"cip.http": ["templates/*.html"]},
+    # Floors exclude releases with published advisories that reach this service (the README's
+    # "Dependencies" lists them); requirements.lock pins the exact releases, with hashes
+    # (`make lock`).
     install_requires=[
-        "aiohttp>=3.10,<4",
+        "aiohttp>=3.14.4,<4",
         "aiohttp-jinja2>=1.6",
         "asyncpg>=0.30",
         "yoyo-migrations>=9.0",
         "psycopg[binary]>=3.1",
-        "pyjwt>=2.8",
+        "pyjwt>=2.15.0",
         "bcrypt>=4.1",
         "aiosmtplib>=3.0",
         "pydantic>=2.7,<3",
@@ -21,7 +24,7 @@ setup(
         "markdown-it-py>=3.0",
         "orjson>=3.10",
         "email-validator>=2.1",
-        "jinja2>=3.1",
+        "jinja2>=3.1.6",
         "uvloop>=0.19; sys_platform != 'win32'",
     ],
     extras_require={
@@ -33,10 +36,12 @@ setup(
             "playwright>=1.45",
             "tomli-w>=1.0",
             "aiosql>=15.0",  # compared with the own query loader by `make bench`
+            "pyyaml>=6.0",  # reads the compose files (tests/test_deployment.py)
             # The gates (`make check`): pinned, so a new release cannot fail a green tree.
             "ruff==0.17.6",
             "mypy==2.4.1",
             "asyncpg-stubs==0.32.0",
+            "types-PyYAML==6.0.12.20261122",
         ],
     },
     entry_points={"console_scripts": ["cip = cip.cli:main"]},

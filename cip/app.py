@@ -14,7 +14,7 @@ from functools import partial
 
 from aiohttp import web
 
-from cip import keys
+from cip import keys, slugs
 from cip.accounts.flows import Accounts
 from cip.accounts.identity import Identities
 from cip.accounts.mailer import Mailer
@@ -35,7 +35,7 @@ from cip.http.middlewares import cors_preflight, error_envelope, request_log, se
 from cip.limits import Clock, RateLimiter
 from cip.tenancy import TenantCache, sync_config_tenants
 
-API = "/api/v1"
+API = f"/{slugs.API}/v1"
 TENANT = API + "/tenants/{tenant_id}"
 ME = TENANT + "/me"
 
@@ -143,10 +143,11 @@ async def end_streams(app: web.Application) -> None:
 
 def setup_routes(app: web.Application) -> None:
     """Every route of the service. Pages come last: `/{slug}/...` must not shadow the API, the
-    static files or the probes."""
+    static files or the probes, whose first path segments no tenant may take as its slug
+    (`cip.slugs`)."""
     add_get, add_post = app.router.add_get, app.router.add_post
-    add_get("/healthz", probes.healthz)
-    add_get("/readyz", probes.readyz)
+    add_get(f"/{slugs.HEALTHZ}", probes.healthz)
+    add_get(f"/{slugs.READYZ}", probes.readyz)
     add_get(API + "/openapi.json", openapi.serve_document)
     add_get(API + "/tenants/by-slug/{slug}", tenant_info.by_slug)
     add_get(API + "/tenants/by-slug/{slug}/confirm", auth.confirm_by_slug)
@@ -165,7 +166,7 @@ def setup_routes(app: web.Application) -> None:
     add_post(TENANT + "/password/forgot", auth.forgot_password)
     add_post(TENANT + "/password/reset", auth.reset_password)
 
-    app.router.add_static("/static/", pages.STATIC_DIR, name="static")
+    app.router.add_static(f"/{slugs.STATIC}/", pages.STATIC_DIR, name="static")
     for path, handler in pages.page_routes():
         add_get(path, handler)
     add_get("/{slug}", pages.tenant_root)

@@ -4,26 +4,53 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from functools import partial
+from typing import NoReturn, TypeVar
 
 import asyncpg
 from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
 
 from cip.app import create_app
 from cip.chat.prompts import PromptMissing
-from cip.config import SLUG_PATTERN, Config, ConfigError, load_config
+from cip.config import Config, ConfigError, TenantName, WelcomeMessage, load_config
 from cip.db.embedded import database_url
 from cip.db.migrations import apply_migrations
-from cip.db.pool import init_connection
+from cip.db.pool import init_connection, unapplied_migrations
 from cip.db.store import tenants
+from cip.slugs import checked_slug
 from cip.tenancy import Tenant, sync_config_tenants
 
 log = logging.getLogger("cip")
 Command = Callable[[asyncpg.Connection], Awaitable[int]]
+T = TypeVar("T")
+
+NOT_MIGRATED = "the database is not migrated ({} migration(s) pending): run `cip migrate` first"
+UNREACHABLE = "cannot connect to the database: {} (check DATABASE_URL or [database] url)"
+# What `cip serve` says when it cannot listen, by the error of the bind.
+CANNOT_LISTEN = "cannot listen on {}:{}: {}"
+BIND_ERRORS = {
+    errno.EADDRINUSE: "the address is already in use "
+    "(stop what holds it, or set [server] port / APP_PORT)",
+    errno.EADDRNOTAVAIL: "no interface of this machine has that address "
+    "(set [server] host / APP_HOST)",
+}
+
+
+class CommandFailed(Exception):
+    """A failure the command line reports in one line on stderr, with exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """Bad arguments: one line on stderr, naming the help to read, and exit code 2."""
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
 
 
 def configure_logging() -> None:
@@ -37,15 +64,27 @@ def configure_logging() -> None:
 
 
 def slug_argument(value: str) -> str:
-    if not SLUG_PATTERN.match(value):
-        raise argparse.ArgumentTypeError(
-            "1-63 lowercase letters, digits or '-', starting with a letter or digit"
-        )
-    return value
+    try:
+        return checked_slug(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def validated(kind: TypeAdapter[T], rule: str) -> Callable[[str], T]:
+    """An argument type checked as the config file checks the same value; `rule` says what
+    a valid one is."""
+
+    def parse(value: str) -> T:
+        try:
+            return kind.validate_python(value)
+        except ValidationError:
+            raise argparse.ArgumentTypeError(rule) from None
+
+    return parse
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="cip", description="Conversational website backend.")
+    root = Parser(prog="cip", description="Conversational website backend.")
     root.add_argument(
         "--config", help="path to config.toml (default: $CIP_CONFIG or ./config.toml)"
     )
@@ -57,9 +96,15 @@ def parser() -> argparse.ArgumentParser:
     )
     create = tenant.add_parser("create", help="create a tenant")
     create.add_argument("--slug", required=True, type=slug_argument)
-    create.add_argument("--name", required=True)
+    name = validated(TypeAdapter(TenantName), "1 to 200 characters, not only spaces")
+    create.add_argument("--name", required=True, type=name)
     create.add_argument("--locale", choices=["ru", "en"], default="ru")
-    create.add_argument("--welcome", default=None, help="welcome message shown in the chat")
+    create.add_argument(
+        "--welcome",
+        default=None,
+        type=validated(TypeAdapter(WelcomeMessage), "at most 2000 characters"),
+        help="welcome message shown in the chat",
+    )
     tenant.add_parser("list", help="list tenants")
     return root
 
@@ -68,10 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging()
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
+        return run(args, load_config(args.config))
+    except (ConfigError, CommandFailed) as exc:
         print(f"cip: {exc}", file=sys.stderr)
         return 2
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "serve":
         return serve(config)
     if args.command == "migrate":
@@ -81,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = partial(tenant_create, args=args)
     else:
         command = partial(tenant_list, config=config)
-    return asyncio.run(with_connection(config, command))
+    return asyncio.run(on_migrated_database(config, command))
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
@@ -106,11 +154,12 @@ async def freeze_startup_heap(app: web.Application) -> None:
 def serve(config: Config) -> int:
     app = create_app(config)
     app.on_startup.append(freeze_startup_heap)
+    host, port = config.server.host, config.server.port
     try:
         web.run_app(
             app,
-            host=config.server.host,
-            port=config.server.port,
+            host=host,
+            port=port,
             access_log=None,
             shutdown_timeout=config.server.shutdown_timeout,
             backlog=config.server.backlog,
@@ -118,37 +167,45 @@ def serve(config: Config) -> int:
             loop=event_loop(),
         )
     except PromptMissing as exc:
-        print(f"cip: {exc}", file=sys.stderr)
-        return 2
+        raise CommandFailed(str(exc)) from None
+    except OSError as exc:
+        if exc.errno not in BIND_ERRORS:
+            raise
+        raise CommandFailed(CANNOT_LISTEN.format(host, port, BIND_ERRORS[exc.errno])) from None
     return 0
+
+
+@asynccontextmanager
+async def connected(url: str, config: Config) -> AsyncIterator[asyncpg.Connection]:
+    try:
+        connection = await asyncpg.connect(url, timeout=config.database.connect_timeout)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = str(exc) or "no answer within database.connect_timeout"
+        raise CommandFailed(UNREACHABLE.format(reason)) from None
+    try:
+        await init_connection(connection)
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def migrate(config: Config) -> int:
     """Apply the migrations, then create or update the config file's tenants."""
-    async with database_url(config) as url:
+    async with database_url(config) as url, connected(url, config) as connection:
         applied = await asyncio.to_thread(apply_migrations, url)
         listed = f": {', '.join(applied)}" if applied else ""
         print(f"applied {len(applied)} migration(s){listed}")
-        return await _on_connection(url, partial(_synced, config=config))
-
-
-async def _synced(connection: asyncpg.Connection, config: Config) -> int:
-    await sync_config_tenants(connection, config)
+        await sync_config_tenants(connection, config)
     return 0
 
 
-async def with_connection(config: Config, command: Command) -> int:
-    async with database_url(config) as url:
-        return await _on_connection(url, command)
-
-
-async def _on_connection(url: str, command: Command) -> int:
-    connection = await asyncpg.connect(url)
-    try:
-        await init_connection(connection)
+async def on_migrated_database(config: Config, command: Command) -> int:
+    """Run a command on the database, once it is known to be migrated."""
+    async with database_url(config) as url, connected(url, config) as connection:
+        pending = await unapplied_migrations(connection)
+        if pending:
+            raise CommandFailed(NOT_MIGRATED.format(len(pending)))
         return await command(connection)
-    finally:
-        await connection.close()
 
 
 async def tenant_create(connection: asyncpg.Connection, args: argparse.Namespace) -> int:

@@ -14,18 +14,29 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from cip.slugs import checked_slug
 
 DEFAULT_CONFIG_PATH = "config.toml"
 WEAK_SECRET_PREFIXES = ("change-me", "changeme", "secret")
 MIN_SECRET_BYTES = 32
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # An origin a tenant's pages may be embedded from (CSP frame-ancestors): scheme, host (a
 # leading `*.` allowed), optional port; nothing that could end the header directive.
 ORIGIN_PATTERN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?$")
 Locale = Literal["ru", "en"]  # the languages of the pages and mails
+# A tenant's name and welcome message, from the config file or `cip tenant create`.
+TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+WelcomeMessage = Annotated[str, StringConstraints(max_length=2000)]
 
 
 class ConfigError(Exception):
@@ -151,11 +162,11 @@ class TenantConfig(Section):
     """Per-tenant overrides; synchronised into the tenant table at start (see `cip.tenancy`
     for how they are read back)."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: TenantName | None = None
     prompt_file: Path | None = None
     model: str | None = None
     temperature: float | None = Field(None, ge=0, le=2)
-    welcome_message: str | None = Field(None, max_length=2000)
+    welcome_message: WelcomeMessage | None = None
     allowed_origins: list[str] = Field(default_factory=list)
     locale: Locale | None = None
     limits: LimitsConfig | None = None
@@ -185,8 +196,7 @@ class Config(Section):
     @classmethod
     def _valid_slugs(cls, value: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
         for slug in value:
-            if not SLUG_PATTERN.match(slug):
-                raise ValueError(f"{slug!r} is not a valid slug (lowercase letters, digits, '-')")
+            checked_slug(slug)
         return value
 
     @property
@@ -198,7 +208,8 @@ class Config(Section):
         return self.tenants[slug].model_dump(mode="json", exclude_unset=True, exclude={"name"})
 
 
-# Environment variable -> (section, key). Names kept from the original service.
+# Environment variable -> (section, key). Names kept from the original service, but for
+# SMTP_STARTTLS and SMTP_TLS (a real relay in production wants one of them).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "DATABASE_URL": ("database", "url"),
     "DEEPSEEK_API_URL": ("llm", "api_url"),
@@ -214,6 +225,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SMTP_USER": ("smtp", "user"),
     "SMTP_PASSWORD": ("smtp", "password"),
     "SMTP_FROM": ("smtp", "sender"),
+    "SMTP_STARTTLS": ("smtp", "starttls"),
+    "SMTP_TLS": ("smtp", "use_tls"),
     "CIP_MODE": ("server", "mode"),
 }
 
@@ -264,7 +277,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _finish(config: Config) -> Config:
-    """Resolve relative paths against the config folder and apply the secret rule."""
+    """Resolve relative paths against the config folder and apply the production rules."""
     root = config.root
 
     def resolve(path: Path) -> Path:
@@ -286,6 +299,11 @@ def _finish(config: Config) -> Config:
     auth = config.auth.model_copy(
         update={"jwt_secret": _checked_secret(config.auth.jwt_secret, config, server.state_dir)}
     )
+    if config.is_production and not config.smtp.host:
+        raise ConfigError(
+            "smtp.host: required in production (without it mails, their links included, "
+            "would be written to the log); set it or SMTP_HOST"
+        )
     return config.model_copy(
         update={"server": server, "prompts": prompts, "auth": auth, "tenants": tenants}
     )

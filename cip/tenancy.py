@@ -22,10 +22,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from cip.config import ORIGIN_PATTERN, SLUG_PATTERN, Config, LimitsConfig, Locale
+from cip.config import ORIGIN_PATTERN, Config, LimitsConfig, Locale
 from cip.db.queries import Executor
 from cip.db.store import tenants
 from cip.db.store.tenants import TenantRow
+from cip.slugs import SLUG_PATTERN
 
 
 def _locale(value: object) -> Locale:

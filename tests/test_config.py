@@ -41,6 +41,16 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     assert f"{key}:" in str(info.value)
 
 
+@pytest.mark.parametrize("slug", ["api", "static", "healthz", "readyz"])
+def test_reserved_slugs_cannot_be_tenants(tmp_path: Path, slug: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f"[tenants.{slug}]\nname = 'X'\n"), environ={})
+    assert str(info.value) == (
+        f"invalid configuration: tenants: Value error, {slug!r} is reserved: the service "
+        f"routes /{slug} itself (reserved: api, healthz, readyz, static)"
+    )
+
+
 def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(write(tmp_path, "[server\n"), environ={})
@@ -91,8 +101,33 @@ def test_production_refuses_a_weak_secret(tmp_path: Path, secret: str) -> None:
 
 
 def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
-    raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": STRONG}}
+    raw = {
+        "server": {"mode": "production"},
+        "auth": {"jwt_secret": STRONG},
+        "smtp": {"host": "relay.example"},
+    }
     assert build_config(raw, root=tmp_path, environ={}).auth.jwt_secret == STRONG
+
+
+def test_production_refuses_to_start_without_an_smtp_relay(tmp_path: Path) -> None:
+    """Without one, mails (confirmation and reset links included) would go to the log."""
+    raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": STRONG}}
+    with pytest.raises(ConfigError) as info:
+        build_config(raw, root=tmp_path, environ={})
+    assert str(info.value) == (
+        "smtp.host: required in production (without it mails, their links included, would "
+        "be written to the log); set it or SMTP_HOST"
+    )
+    relayed = build_config(
+        raw,
+        root=tmp_path,
+        environ={"SMTP_HOST": "relay.example", "SMTP_STARTTLS": "true", "SMTP_TLS": "false"},
+    )
+    assert (relayed.smtp.host, relayed.smtp.starttls, relayed.smtp.use_tls) == (
+        "relay.example",
+        True,
+        False,
+    )
 
 
 def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from playwright.async_api import expect
 from pytest_aiohttp import AiohttpServer
 
 from cip.db.store import tenants
+from cip.slugs import RESERVED_SLUGS
 from support.browser import PHONE, Browser
 from support.database import ROOT
 from support.fixtures import Client, NewTenant, StartServer
@@ -132,6 +133,14 @@ async def test_slug_root_leads_to_the_chat_and_static_files_are_served(
     # The API and the probes are not shadowed by the page routes.
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/api/v1/nothing")).content_type == "application/json"
+
+
+async def test_reserved_slugs_are_the_first_segments_the_service_routes(client: Client) -> None:
+    """A tenant with any other slug cannot shadow a route, nor lose its pages to one."""
+    first_segments = {
+        resource.canonical.split("/")[1] for resource in client.app.router.resources()
+    }
+    assert first_segments - {"{slug}"} == RESERVED_SLUGS
 
 
 async def i18n_keys_used(client: aiohttp.ClientSession, base_url: str) -> set[str]:

@@ -15,6 +15,7 @@ import orjson
 from cip.config import Config, DatabaseConfig
 from cip.db.embedded import database_url
 from cip.db.migrations import apply_migrations, migration_ids
+from cip.db.queries import Executor
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,20 @@ async def open_database(config: Config) -> AsyncIterator[asyncpg.Pool]:
             await pool.close()
 
 
+async def unapplied_migrations(db: Executor) -> set[str]:
+    """The ids of the repository's migrations the database lacks (all of them on a database
+    never migrated)."""
+    try:
+        applied = await db.fetch("SELECT migration_id FROM _yoyo_migration")
+    except asyncpg.UndefinedTableError:
+        return migration_ids()
+    return migration_ids() - {row["migration_id"] for row in applied}
+
+
 async def is_ready(pool: asyncpg.Pool, timeout: float) -> bool:
     """The database answers and every migration in the repository is applied."""
     try:
         async with asyncio.timeout(timeout), pool.acquire() as connection:
-            applied = await connection.fetch("SELECT migration_id FROM _yoyo_migration")
+            return not await unapplied_migrations(connection)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
-    return migration_ids() <= {row["migration_id"] for row in applied}

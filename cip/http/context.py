@@ -13,10 +13,9 @@ from aiohttp import web
 from cip import errors, keys
 from cip.accounts.identity import Identity
 from cip.http.jsonio import path_uuid
-from cip.http.middlewares import Handler
+from cip.http.middlewares import API_PREFIX, Handler
 from cip.limits import MINUTE, cabinet_limits
 
-API_PREFIX = "/api/"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -19,12 +19,13 @@ from uuid import UUID
 import asyncpg
 from aiohttp import web
 
-from cip import errors, keys
+from cip import errors, keys, slugs
 from cip.http.jsonio import json_response
 
 log = logging.getLogger("cip.request")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+API_PREFIX = f"/{slugs.API}/"
 REQUEST_ID_HEADER = "X-Request-Id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -182,7 +183,11 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     origin = request.headers.get("Origin")
-    if origin and request.path.startswith("/api/") and "Access-Control-Allow-Origin" not in headers:
+    if (
+        origin
+        and request.path.startswith(API_PREFIX)
+        and "Access-Control-Allow-Origin" not in headers
+    ):
         try:
             allowed = origin in await _allowed_origins(request)
         except Exception:  # the database may be down; the answer then simply carries no CORS
