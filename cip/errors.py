@@ -70,6 +70,12 @@ class PayloadTooLarge(ApiError):
     detail = "The request body is too large."
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+    detail = "The request body must be JSON (Content-Type: application/json)."
+
+
 class RateLimited(ApiError):
     status = 429
     code = "rate_limited"

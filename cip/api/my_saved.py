@@ -115,7 +115,7 @@ async def list_saved(request: web.Request) -> web.Response:
     body=SavedItemIn,
     identity=True,
     tag="cabinet",
-    responses={201: SavedItemOut, 200: SavedItemOut, 413: "Body too large", **CALLER_ERRORS},
+    responses={201: SavedItemOut, 200: SavedItemOut, **CALLER_ERRORS},
 )
 async def save_item(request: web.Request) -> web.Response:
     """201 with a new item; 200 with the item already saved for the same reference."""

@@ -41,7 +41,11 @@ def json_response(
 
 
 async def parse_json(request: web.Request, model: type[T]) -> T:
-    """The request body validated as `model`; anything else is a 400 with details."""
+    """The request body validated as `model`; anything else is a 400 with details. A body
+    not declared `application/json` is a 415 and is not read: text/plain and form bodies are
+    what browsers send cross-origin without a CORS preflight."""
+    if request.content_type != JSON_CONTENT_TYPE:
+        raise errors.UnsupportedMediaType()
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
