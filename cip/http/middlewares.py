@@ -127,18 +127,20 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(errors.InternalError())
 
 
-async def _allowed_origins(request: web.Request) -> tuple[str, ...]:
+async def _origin_allowed(request: web.Request, origin: str) -> bool:
+    """Whether the tenant named in the path lets `origin` call its API (`admits_origin`, the
+    rule its pages' frame-ancestors follow too)."""
     match = _TENANT_PATH.match(request.path)
     if match is None:
-        return ()
+        return False
     cache = request.app[keys.TENANTS]
     try:
         tenant = await (
             cache.by_slug(match["slug"]) if match["slug"] else cache.by_id(UUID(match["id"]))
         )
     except (errors.ApiError, ValueError):
-        return ()
-    return tenant.settings.allowed_origins
+        return False
+    return tenant.settings.admits_origin(origin)
 
 
 def _cors_headers(origin: str) -> dict[str, str]:
@@ -159,7 +161,7 @@ async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamRe
         or "Access-Control-Request-Method" not in request.headers
     ):
         return await handler(request)
-    if origin not in await _allowed_origins(request):
+    if not await _origin_allowed(request, origin):
         raise errors.Forbidden(ORIGIN_NOT_ALLOWED, code="origin_not_allowed")
     return web.Response(
         status=204,
@@ -184,7 +186,7 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     origin = request.headers.get("Origin")
     if origin and request.path.startswith("/api/") and "Access-Control-Allow-Origin" not in headers:
         try:
-            allowed = origin in await _allowed_origins(request)
+            allowed = await _origin_allowed(request, origin)
         except Exception:  # the database may be down; the answer then simply carries no CORS
             allowed = False
         if allowed:
