@@ -20,20 +20,11 @@ from cip.db.embedded import database_url
 from cip.db.migrations import apply_migrations
 from cip.db.pool import init_connection
 from cip.db.store import tenants
+from cip.logs import configure_logging
 from cip.tenancy import Tenant, sync_config_tenants
 
 log = logging.getLogger("cip")
 Command = Callable[[asyncpg.Connection], Awaitable[int]]
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("pgserver", "yoyo"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def slug_argument(value: str) -> str:
@@ -114,7 +105,7 @@ def serve(config: Config) -> int:
             access_log=None,
             shutdown_timeout=config.server.shutdown_timeout,
             backlog=config.server.backlog,
-            print=lambda message: log.info("%s", message.strip()),
+            print=lambda message: log.info("%s", " ".join(message.split())),
             loop=event_loop(),
         )
     except PromptMissing as exc:

@@ -50,6 +50,10 @@ async def parse_json(request: web.Request, model: type[T]) -> T:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise errors.PayloadTooLarge() from None
+    except ConnectionError:  # the client hung up mid-body: its error, no one hears the answer
+        raise errors.ValidationFailed(errors.BODY_INCOMPLETE, code="body_incomplete") from None
+    except web.RequestPayloadError:  # e.g. a `Content-Encoding: gzip` body that is not gzip
+        raise errors.ValidationFailed(errors.BODY_UNREADABLE, code="body_unreadable") from None
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from cip import errors, keys
 from cip.http.jsonio import json_response
+from cip.logs import Verbatim
 
 log = logging.getLogger("cip.request")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -37,16 +38,6 @@ ALLOW_HEADERS = "Authorization, Content-Type, X-User-Id, X-Request-Id"
 EXPOSE_HEADERS = "Retry-After, X-Request-Id"
 PREFLIGHT_MAX_AGE = "600"
 
-# The database cannot be reached (or did not answer in time): a 503, never a 500.
-DATABASE_FAILURES = (
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    asyncpg.TooManyConnectionsError,
-    ConnectionError,
-    OSError,
-    asyncio.TimeoutError,
-)
 _HTTP_CODES = {
     404: ("not_found", errors.ROUTE_NOT_FOUND),
     405: ("method_not_allowed", errors.METHOD_NOT_ALLOWED),
@@ -100,17 +91,16 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
     """One envelope for every failure; nothing internal reaches the client."""
     try:
         return await handler(request)
+    except errors.DatabaseUnavailable as exc:
+        cause = exc.__cause__
+        log.warning("database unavailable: %s: %s", type(cause).__name__, cause)
+        return error_response(exc)
     except errors.ApiError as exc:
         return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return error_response(_from_http_exception(exc))
-    except DATABASE_FAILURES as exc:
-        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-        return error_response(
-            errors.ServiceUnavailable(errors.DATABASE_UNAVAILABLE, code="database_unavailable")
-        )
     except asyncio.CancelledError:
         raise
     except asyncpg.DataError as exc:  # its text quotes the offending value: user data
@@ -119,7 +109,7 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
             type(exc).__name__,
             request.method,
             request.path,
-            "".join(traceback.format_tb(exc.__traceback__)),
+            Verbatim("".join(traceback.format_tb(exc.__traceback__))),
         )
         return error_response(errors.InternalError())
     except Exception:
