@@ -24,6 +24,7 @@ from cip.db.embedded import database_url
 from cip.db.migrations import apply_migrations
 from cip.db.pool import init_connection, unapplied_migrations
 from cip.db.store import tenants
+from cip.logs import configure_logging
 from cip.slugs import checked_slug
 from cip.tenancy import Tenant, sync_config_tenants
 
@@ -51,16 +52,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Bad arguments: one line on stderr, naming the help to read, and exit code 2."""
         self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("pgserver", "yoyo"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def slug_argument(value: str) -> str:
@@ -163,7 +154,7 @@ def serve(config: Config) -> int:
             access_log=None,
             shutdown_timeout=config.server.shutdown_timeout,
             backlog=config.server.backlog,
-            print=lambda message: log.info("%s", message.strip()),
+            print=lambda message: log.info("%s", " ".join(message.split())),
             loop=event_loop(),
         )
     except PromptMissing as exc:

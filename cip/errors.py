@@ -76,6 +76,12 @@ class PayloadTooLarge(ApiError):
     detail = "The request body is too large."
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+    detail = "The request body must be JSON (Content-Type: application/json)."
+
+
 class RateLimited(ApiError):
     status = 429
     code = "rate_limited"
@@ -135,7 +141,19 @@ SERVICE_RESTARTING = "The service is restarting. Please send your message again.
 PROMPT_MISSING = "The assistant's instructions are missing on the server."
 
 
+BODY_INCOMPLETE = "The request body ended before it was complete."
+BODY_UNREADABLE = "The request body could not be decoded."
+
+
 class InternalError(ApiError):
     status = 500
     code = "internal_error"
     detail = INTERNAL_ERROR
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """PostgreSQL cannot be reached or did not answer in time (raised by `cip.db.pool`, with
+    the driver's error as its cause); the request answers 503."""
+
+    code = "database_unavailable"
+    detail = DATABASE_UNAVAILABLE

@@ -5,7 +5,8 @@ at start) or what `cip tenant create` wrote, so every instance sees the same val
 read once per cache fill into one typed model, `TenantSettings`, with the config's `[llm]` and
 `[limits]` filling every key a tenant does not set. Keys that end up in headers or pages
 (`allowed_origins`, `locale`) are read leniently: a malformed stored entry is dropped, so
-nothing stored can break out of a header.
+nothing stored can break out of a header. An allowed origin is one `OriginRule` for both of
+its uses: the pages' `frame-ancestors` and the API's CORS.
 
 The cache keeps tenants for `[server] tenant_cache_seconds`: a settings change takes up to that
 long to reach every process. An unknown tenant is never cached, so a new one is found at once.
@@ -13,6 +14,7 @@ long to reach every process. An unknown tenant is never cached, so a new one is 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,10 +35,66 @@ def _locale(value: object) -> Locale:
     return "en" if value == "en" else "ru"
 
 
-def _origins(value: object) -> tuple[str, ...]:
+# An origin, lowercased: as a browser sends it (`Origin`), or allowed (then `*.` may lead).
+_ORIGIN_PARTS = re.compile(
+    r"^(?P<scheme>https?)://"
+    r"(?P<host>(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*)"
+    r"(?::(?P<port>[0-9]{1,5}))?$"
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_parts(origin: str) -> tuple[str, str, int | None] | None:
+    """Scheme, lowercase host and port (None when not written) of an ASCII origin."""
+    parts = _ORIGIN_PARTS.match(origin.lower()) if origin.isascii() else None
+    if parts is None:
+        return None
+    return parts["scheme"], parts["host"], int(parts["port"]) if parts["port"] else None
+
+
+@dataclass(frozen=True, slots=True)
+class OriginRule:
+    """An allowed origin (`https://shop.example`, `https://*.shop.example`,
+    `http://partner.example:8080`), read as the CSP reads a host source: it goes into the
+    pages' `frame-ancestors` as written, and `admits` an `Origin` header to the API (CORS) by
+    the CSP's own matching, so the sites that may embed the pages and those that may call the
+    API are one set. As in CSP: `*.` covers subdomains at any depth but not the domain
+    itself, hosts compare without case, no port means the scheme's default port, and an
+    `http` source also admits `https` (the same site upgraded)."""
+
+    source: str
+    scheme: str
+    host: str  # lowercase; a wildcard keeps its `*.`
+    port: int | None  # as written; None when none is
+
+    @classmethod
+    def parse(cls, entry: str) -> OriginRule | None:
+        source = entry.rstrip("/")
+        parts = _origin_parts(source) if ORIGIN_PATTERN.match(source) else None
+        return None if parts is None else cls(source, *parts)
+
+    def admits(self, origin: str) -> bool:
+        parts = _origin_parts(origin)
+        if parts is None or parts[1].startswith("*"):
+            return False
+        scheme, host, port = parts
+        if port == DEFAULT_PORTS[scheme]:
+            port = None  # a URL keeps no default port
+        if self.host.startswith("*."):
+            host_matches = host.endswith(self.host[1:])
+        else:
+            host_matches = host == self.host
+        return (
+            (scheme == self.scheme or (self.scheme, scheme) == ("http", "https"))
+            and host_matches
+            and (port == self.port or (port is None and self.port == DEFAULT_PORTS[scheme]))
+        )
+
+
+def _origins(value: object) -> tuple[OriginRule, ...]:
     entries = value if isinstance(value, list) else []
-    stripped = (origin.rstrip("/") for origin in entries if isinstance(origin, str))
-    return tuple(dict.fromkeys(origin for origin in stripped if ORIGIN_PATTERN.match(origin)))
+    rules = (OriginRule.parse(entry) for entry in entries if isinstance(entry, str))
+    return tuple(dict.fromkeys(rule for rule in rules if rule is not None))
 
 
 class TenantSettings(BaseModel):
@@ -47,11 +105,15 @@ class TenantSettings(BaseModel):
     locale: Annotated[Locale, BeforeValidator(_locale)] = "ru"
     welcome_message: str | None = None
     # Origins that may embed the pages (CSP frame-ancestors) and call the API (CORS).
-    allowed_origins: Annotated[tuple[str, ...], BeforeValidator(_origins)] = ()
+    allowed_origins: Annotated[tuple[OriginRule, ...], BeforeValidator(_origins)] = ()
     model: str
     temperature: float = Field(ge=0, le=2)
     prompt_file: Path | None = None
     limits: LimitsConfig
+
+    def admits_origin(self, origin: str) -> bool:
+        """Whether a site may call this tenant's API: exactly those that may embed its pages."""
+        return any(rule.admits(origin) for rule in self.allowed_origins)
 
 
 def settings_of(stored: Mapping[str, Any], config: Config) -> TenantSettings:

@@ -100,6 +100,66 @@ async def test_bad_bodies_are_400_everywhere_and_write_nothing(
     assert await snapshot(pool, tenant.id) == before
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/octet-stream",
+        "text/json",
+        None,
+    ],
+)
+async def test_a_body_that_is_not_declared_json_is_415_and_writes_nothing(
+    chat_client: Client,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+    fake_llm: FakeLlm,
+    content_type: str | None,
+) -> None:
+    """A form or text/plain POST is a "simple" request that browsers send cross-origin without
+    a preflight: a JSON body is only read when it says it is JSON."""
+    tenant = await new_tenant(allowed_origins=["https://shop.example"])
+    body = (
+        b'{"message": "hi", "user_id": "visitor-1", "email": "a@example.com", '
+        b'"password": "long enough password", "type": "content", "reference_id": "r", '
+        b'"token": "t", "display_name": "Ann"}'
+    )
+    headers = {"Origin": "https://evil.example", "X-User-Id": "visitor-1"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    for method, path in routes(tenant.id):
+        response = await chat_client.request(
+            method, path, data=body, headers=headers, skip_auto_headers=["Content-Type"]
+        )
+        assert response.status == 415, (method, path, await response.text())
+        assert await response.json() == {
+            "detail": "The request body must be JSON (Content-Type: application/json).",
+            "code": "unsupported_media_type",
+        }
+        assert "Access-Control-Allow-Origin" not in response.headers
+    assert await snapshot(pool, tenant.id) == dict.fromkeys(TABLES, 0)
+    assert fake_llm.requests == []
+
+
+async def test_json_with_parameters_or_capitals_is_accepted(
+    chat_client: Client, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    tenant = await new_tenant()
+    path = f"/api/v1/tenants/{tenant.id}/me/profile"
+    for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+        status, answer = await send(
+            chat_client,
+            "PATCH",
+            path,
+            b'{"display_name": "Ann"}',
+            headers={"Content-Type": content_type},
+        )
+        assert (status, answer["display_name"]) == (200, "Ann"), answer
+
+
 async def test_a_body_over_the_limit_is_413_and_writes_nothing(
     start_client: StartClient, new_tenant: NewTenant, pool: asyncpg.Pool
 ) -> None:

@@ -258,6 +258,10 @@ async def test_limits_are_inclusive(
 async def test_body_must_be_a_json_object(client: Client, new_tenant: NewTenant) -> None:
     tenant = await new_tenant()
     for body in (b"[1]", b"{", b""):
-        response = await client.post(saved_url(tenant.id), headers=guest("alice"), data=body)
+        response = await client.post(
+            saved_url(tenant.id),
+            headers={**guest("alice"), "Content-Type": "application/json"},
+            data=body,
+        )
         assert response.status == 400
         assert (await response.json())["code"] == "invalid_json"

@@ -428,6 +428,35 @@ async def test_awkward_wire_format_is_read_exactly(
     )
 
 
+async def test_nul_characters_from_the_llm_are_dropped_and_the_answer_is_kept(
+    chat_client: Client, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: the model's NULs (in deltas, the finish
+    reason and usage, keys included) are dropped as the chunks are read, so the answer is
+    relayed, stored and reported `done` like any other."""
+    fake_llm.script = Script(
+        deltas=["Hel\x00lo", "\x00", " world\x00"],
+        finish_reason="st\x00op",
+        usage={**USAGE, "no\x00te": "a\x00b", "details": [{"cached\x00": "\x00"}]},
+    )
+    events = await chat_ok(chat_client, await new_tenant(), user_id=guest(), message="Hi")
+    usage = {**USAGE, "note": "ab", "details": [{"cached": ""}]}
+    message_id = events[0][1]["message_id"]
+    assert events[1:] == [
+        ("message", {"content": "Hello"}),
+        ("message", {"content": " world"}),
+        ("done", {"message_id": message_id, "finish_reason": "stop", "usage": usage}),
+        ("message", "[DONE]"),
+    ]
+    _question, answer = await messages_of(pool, events[0][1]["dialog_id"])
+    assert (answer["content"], answer["status"], answer["finish_reason"], answer["usage"]) == (
+        "Hello world",
+        "complete",
+        "stop",
+        usage,
+    )
+
+
 @pytest.mark.parametrize("cancel_handlers", [False, True])
 async def test_client_disconnect_closes_upstream_and_keeps_partial(
     start_client: StartClient,

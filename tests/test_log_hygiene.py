@@ -3,11 +3,16 @@ chat as a guest, register, confirm, log in (merging the guest), chat, use the ca
 password — and then no password, JWT, guest id, confirmation or reset token or link, question
 or answer text may appear in the log. Mail goes to a loopback SMTP server, so the development
 mail-to-log mode is off. Checked twice: the stderr of a real `cip serve` (as deployed, INFO),
-and every `cip` logger at DEBUG in the app served in a thread."""
+and every `cip` logger at DEBUG in the app served in a thread. And hostile raw requests at a
+real `cip serve` leave one honest line each."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import logging
+import os
 import re
 import signal
 import uuid
@@ -25,6 +30,8 @@ from support.live_server import serve_in_thread
 from support.process_server import API_KEY, ProcessServer
 from support.smtp_server import SmtpServer
 from support.sse_events import parse_sse
+
+GUARD_SECONDS = 60  # against hangs only
 
 
 @dataclass
@@ -201,3 +208,105 @@ async def test_debug_logs_of_the_app_carry_no_secret_and_no_conversation(
     log = caplog.text
     assert_logged_requests(log, journey)
     assert leaks(log, journey) == []
+
+
+async def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send `request` as it is over a fresh connection; the answer, read to the end."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+async def send_cut_body(port: int, request: bytes, sent: int) -> None:
+    """Send the head and `sent` bytes of a longer body, then hang up."""
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request[: request.index(b"\r\n\r\n") + 4 + sent])
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def logged(server: ProcessServer, text: str) -> str:
+    """The log once `text` is in it (the server logs after the client has gone)."""
+    async with asyncio.timeout(GUARD_SECONDS):
+        while text not in server.log:
+            await asyncio.sleep(0.05)
+    return server.log
+
+
+def fake_jwt() -> str:
+    def part() -> str:
+        return base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+
+    return f"eyJhbGciOiJIUzI1NiJ9.{part()}.{part()}"
+
+
+async def test_hostile_requests_cannot_put_secrets_or_forged_lines_into_the_log(
+    make_process_server: Callable[..., ProcessServer],
+) -> None:
+    """Raw bytes at a real `cip serve`: malformed header lines carrying a token, a path whose
+    `%0a` would start a line of its own, a body cut off mid-way, a body that is not the gzip it
+    claims. The log names each request on one line, carries no token, blames no database for
+    a client that hung up, and shows no traceback for a client's error."""
+    server = make_process_server()
+    await server.start()
+    tenant_id = await server.tenant_id()
+    tokens = [fake_jwt() for _ in range(4)]
+    malformed = [
+        f"Authorization Bearer {tokens[0]}",  # no colon
+        f"Authorization: Bearer {tokens[1]}\x01",  # a control character in the value
+        f"X Token: {tokens[2]}",  # a space in the name
+        f"Authorization: Bearer {tokens[3]}\r",  # a lone CR
+    ]
+    for line in malformed:
+        answer = await raw_exchange(
+            server.port, f"GET /healthz HTTP/1.1\r\nHost: x\r\n{line}\r\n\r\n".encode("latin-1")
+        )
+        assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request"), answer
+
+    forged = "2026-01-01 00:00:00,000 INFO cip.request forged GET /admin 200 0.1ms"
+    target = "/api/v1/tenants/by-slug/demo%0a" + forged.replace(" ", "%20")
+    answer = await raw_exchange(
+        server.port,
+        f"GET {target} HTTP/1.1\r\nHost: x\r\nX-Request-Id: newline-path\r\n"
+        "Connection: close\r\n\r\n".encode(),
+    )
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 404 Not Found"), answer
+
+    body = json.dumps({"user_id": "guest-cut", "message": "x" * 2000}).encode()
+    await send_cut_body(
+        server.port,
+        f"POST /api/v1/tenants/{tenant_id}/chat HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "X-Request-Id: cut-body\r\n\r\n".encode()
+        + body,
+        sent=100,
+    )
+    log = await logged(server, "cut-body ")
+    answer = await raw_exchange(
+        server.port,
+        f"POST /api/v1/tenants/{tenant_id}/register HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n"
+        "Connection: close\r\n\r\n{}".encode(),
+    )
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request"), answer
+    assert answer.endswith(b'"code":"body_unreadable"}'), answer
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+    log = server.log
+
+    assert [token for token in tokens if token.rsplit(".", 1)[1] in log] == []
+    assert "Bearer" not in log
+    assert log.count("bad request from 127.0.0.1") == len(malformed), log
+    lines = log.splitlines()
+    assert not any(line.startswith(forged) for line in lines), log
+    [newline_line] = [line for line in lines if "newline-path" in line]
+    assert "/by-slug/demo\\n" + forged + " 404 " in newline_line
+    assert "database unavailable" not in log, log
+    [cut_line] = [line for line in lines if "cut-body" in line]
+    assert f"POST /api/v1/tenants/{tenant_id}/chat 400 " in cut_line
+    assert "Traceback" not in log, log

@@ -46,3 +46,22 @@ async def test_chat_is_documented_as_it_behaves(client: Client) -> None:
         document["components"]["schemas"]["ChatFailureOut"]["properties"]
     )
     assert "text/event-stream" in chat["responses"]["200"]["content"]
+
+
+async def test_every_route_with_a_body_documents_413_and_415(client: Client) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    with_body = {
+        f"{method.upper()} {path}": operation["responses"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    }
+    assert len(with_body) == 8
+    for route, responses in with_body.items():
+        assert responses["413"]["description"] == "Body too large", route
+        assert responses["415"]["description"] == "Body is not application/json", route
+        assert responses["415"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorOut"
+        }, route
+    without_body = document["paths"]["/api/v1/tenants/{tenant_id}/me/dialogs"]["get"]
+    assert "415" not in without_body["responses"]

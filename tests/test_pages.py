@@ -363,6 +363,56 @@ async def test_chat_works_in_an_iframe_only_from_allowed_origins(
     assert any("frame-ancestors" in error for error in browser.errors)
 
 
+async def test_a_wildcard_origin_may_embed_the_chat_and_call_the_api_alike(
+    live_server: StartServer, browser: Browser, new_tenant: NewTenant, aiohttp_server: AiohttpServer
+) -> None:
+    """`http://*.localhost:<port>` (Chromium resolves every `*.localhost` to loopback): a
+    subdomain site both embeds the chat and calls the API; the bare `localhost` site, which
+    the wildcard does not cover, can do neither."""
+
+    async def embedding_site(request: web.Request) -> web.Response:
+        return web.Response(text='<link rel="icon" href="data:,">', content_type="text/html")
+
+    host = web.Application()
+    host.router.add_get("/", embedding_site)
+    host_server = await aiohttp_server(host)
+    server = await live_server()
+    tenant = await new_tenant(
+        locale="en", allowed_origins=[f"http://*.localhost:{host_server.port}"]
+    )
+    page = await browser.new_page()
+    # Cross-origin, with a guest id header and a JSON body: the browser asks a preflight first.
+    call_api = """async ([url, frameSrc]) => {
+        const frame = document.createElement('iframe');
+        const loaded = new Promise((resolve) => { frame.onload = resolve; });
+        frame.src = frameSrc;
+        document.body.append(frame);
+        await loaded;
+        try {
+            const response = await fetch(url, {
+                method: 'PATCH',
+                headers: {'Content-Type': 'application/json', 'X-User-Id': 'wildcard-visitor'},
+                body: JSON.stringify({display_name: 'Ann'}),
+            });
+            return (await response.json()).display_name;
+        } catch (error) {
+            return 'refused';
+        }
+    }"""
+    api = f"{server.url}/api/v1/tenants/{tenant.id}/me/profile"
+    chat = f"{server.url}/{tenant.slug}/chat"
+    seen = {}
+    for site in ("shop.localhost", "localhost"):
+        await page.goto(f"http://{site}:{host_server.port}/")
+        called = await page.evaluate(call_api, [api, chat])
+        [child] = page.main_frame.child_frames
+        embedded = child.url.startswith(server.url)  # else the browser refused to show it
+        if embedded:
+            await child.locator(".message.welcome").wait_for()
+        seen[site] = (embedded, called)
+    assert seen == {"shop.localhost": (True, "Ann"), "localhost": (False, "refused")}
+
+
 async def test_unknown_slug_shows_the_404_page_in_the_browser(
     live_server: StartServer, browser: Browser
 ) -> None:

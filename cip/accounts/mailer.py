@@ -20,6 +20,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from cip.config import SmtpConfig
+from cip.logs import Verbatim
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Mailer:
                 "mail (no [smtp] host, not sent):\nTo: %s\nSubject: %s\n\n%s",
                 mail.to,
                 mail.subject,
-                mail.text,
+                Verbatim(mail.text),
             )
             return
         for attempt in range(self.config.retries + 1):

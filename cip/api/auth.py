@@ -77,7 +77,6 @@ TAG = "accounts"
 TENANT_ERRORS: dict[int, Response] = {
     400: "Invalid input",
     404: "Unknown tenant",
-    413: "Body too large",
 }
 MAIL_ERRORS: dict[int, Response] = {**TENANT_ERRORS, 429: "Too many requests from this address"}
 

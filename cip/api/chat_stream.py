@@ -41,7 +41,6 @@ class ChatFailureOut(ErrorOut):
         401: "Bad token, or an account id used as guest id",
         403: "user_id does not match the token",
         404: "Unknown tenant, or a dialog that is not the caller's",
-        413: "Body too large",
         429: "Rate limited",
         502: ChatFailureOut,
         503: ChatFailureOut,

@@ -72,7 +72,7 @@ async def get_profile(request: web.Request) -> web.Response:
     body=ProfilePatchIn,
     identity=True,
     tag="cabinet",
-    responses={200: ProfileOut, 413: "Body too large", **CALLER_ERRORS},
+    responses={200: ProfileOut, **CALLER_ERRORS},
 )
 async def patch_profile(request: web.Request) -> web.Response:
     who = await visitor(request)

@@ -131,7 +131,6 @@ async def list_saved(request: web.Request) -> web.Response:
         201: SavedItemOut,
         200: SavedItemOut,
         409: "The most saved items a visitor may keep are saved",
-        413: "Body too large",
         **CALLER_ERRORS,
     },
 )

@@ -22,10 +22,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from cip.chat import sse
 from cip.config import LlmConfig
@@ -61,25 +61,42 @@ class ChatRequest:
     temperature: float
 
 
+def without_nul(value: Any) -> Any:
+    """`value` with U+0000 taken out of every string in it, keys included: PostgreSQL's text
+    and jsonb cannot hold it, and one NUL from the model must not cost the whole answer.
+    (pydantic's JSON parser bounds the nesting, so the recursion is bounded too.)"""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
+# What is stored of a chunk (the text, the finish reason, the usage) is read without NULs.
+NulFree = AfterValidator(without_nul)
+
+
 class _Upstream(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class DeltaIn(_Upstream):
-    content: str | None = None
+    content: Annotated[str | None, NulFree] = None
     reasoning_content: str | None = None  # the model's reasoning: never part of the answer
 
 
 class ChoiceIn(_Upstream):
     delta: DeltaIn = DeltaIn()
-    finish_reason: str | None = None
+    finish_reason: Annotated[str | None, NulFree] = None
 
 
 class ChunkIn(_Upstream):
     """One `chat.completion.chunk` of the upstream stream."""
 
     choices: list[ChoiceIn] = []
-    usage: dict[str, Any] | None = None
+    usage: Annotated[dict[str, Any] | None, NulFree] = None
     error: dict[str, Any] | str | None = None
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from cip import errors
 from cip.config import Config, DatabaseConfig
 from cip.db.embedded import database_url
 from cip.db.migrations import apply_migrations, migration_ids
@@ -31,15 +32,40 @@ async def init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+# The database cannot be reached, or did not answer in time: the driver's errors, and the
+# socket's (a refused or broken connection) and timeouts (connect, acquire, command).
+UNREACHABLE = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    OSError,
+    TimeoutError,
+)
+
+
 class BoundedPool(asyncpg.Pool):
     """A pool whose every acquire (its own `fetch`/`execute` helpers included) waits at most
     `acquire_timeout`: when every connection is busy or PostgreSQL hangs, a request fails fast
-    with `asyncio.TimeoutError` (answered 503) instead of queueing without end."""
+    instead of queueing without end. Failing to reach the database, while acquiring or while
+    using the connection, is `errors.DatabaseUnavailable` (answered 503): only what happens
+    here is the database's fault, not a client's broken connection elsewhere."""
 
     acquire_timeout: float | None = None
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        return _reaching(
+            super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        )
+
+
+@asynccontextmanager
+async def _reaching(acquiring: Any) -> AsyncIterator[asyncpg.Connection]:
+    try:
+        async with acquiring as connection:
+            yield connection
+    except UNREACHABLE as exc:
+        raise errors.DatabaseUnavailable() from exc
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:
@@ -98,5 +124,5 @@ async def is_ready(pool: asyncpg.Pool, timeout: float) -> bool:
     try:
         async with asyncio.timeout(timeout), pool.acquire() as connection:
             return not await unapplied_migrations(connection)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except (errors.DatabaseUnavailable, OSError, TimeoutError, asyncpg.PostgresError):
         return False

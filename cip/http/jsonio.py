@@ -41,11 +41,19 @@ def json_response(
 
 
 async def parse_json(request: web.Request, model: type[T]) -> T:
-    """The request body validated as `model`; anything else is a 400 with details."""
+    """The request body validated as `model`; anything else is a 400 with details. A body
+    not declared `application/json` is a 415 and is not read: text/plain and form bodies are
+    what browsers send cross-origin without a CORS preflight."""
+    if request.content_type != JSON_CONTENT_TYPE:
+        raise errors.UnsupportedMediaType()
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise errors.PayloadTooLarge() from None
+    except ConnectionError:  # the client hung up mid-body: its error, no one hears the answer
+        raise errors.ValidationFailed(errors.BODY_INCOMPLETE, code="body_incomplete") from None
+    except web.RequestPayloadError:  # e.g. a `Content-Encoding: gzip` body that is not gzip
+        raise errors.ValidationFailed(errors.BODY_UNREADABLE, code="body_unreadable") from None
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:

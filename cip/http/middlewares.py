@@ -21,6 +21,7 @@ from aiohttp import web
 
 from cip import errors, keys, slugs
 from cip.http.jsonio import json_response
+from cip.logs import Verbatim
 
 log = logging.getLogger("cip.request")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -38,16 +39,6 @@ ALLOW_HEADERS = "Authorization, Content-Type, X-User-Id, X-Request-Id"
 EXPOSE_HEADERS = "Retry-After, X-Request-Id"
 PREFLIGHT_MAX_AGE = "600"
 
-# The database cannot be reached (or did not answer in time): a 503, never a 500.
-DATABASE_FAILURES = (
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    asyncpg.TooManyConnectionsError,
-    ConnectionError,
-    OSError,
-    asyncio.TimeoutError,
-)
 _HTTP_CODES = {
     404: ("not_found", errors.ROUTE_NOT_FOUND),
     405: ("method_not_allowed", errors.METHOD_NOT_ALLOWED),
@@ -101,17 +92,16 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
     """One envelope for every failure; nothing internal reaches the client."""
     try:
         return await handler(request)
+    except errors.DatabaseUnavailable as exc:
+        cause = exc.__cause__
+        log.warning("database unavailable: %s: %s", type(cause).__name__, cause)
+        return error_response(exc)
     except errors.ApiError as exc:
         return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return error_response(_from_http_exception(exc))
-    except DATABASE_FAILURES as exc:
-        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-        return error_response(
-            errors.ServiceUnavailable(errors.DATABASE_UNAVAILABLE, code="database_unavailable")
-        )
     except asyncio.CancelledError:
         raise
     except asyncpg.DataError as exc:  # its text quotes the offending value: user data
@@ -120,7 +110,7 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
             type(exc).__name__,
             request.method,
             request.path,
-            "".join(traceback.format_tb(exc.__traceback__)),
+            Verbatim("".join(traceback.format_tb(exc.__traceback__))),
         )
         return error_response(errors.InternalError())
     except Exception:
@@ -128,18 +118,20 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(errors.InternalError())
 
 
-async def _allowed_origins(request: web.Request) -> tuple[str, ...]:
+async def _origin_allowed(request: web.Request, origin: str) -> bool:
+    """Whether the tenant named in the path lets `origin` call its API (`admits_origin`, the
+    rule its pages' frame-ancestors follow too)."""
     match = _TENANT_PATH.match(request.path)
     if match is None:
-        return ()
+        return False
     cache = request.app[keys.TENANTS]
     try:
         tenant = await (
             cache.by_slug(match["slug"]) if match["slug"] else cache.by_id(UUID(match["id"]))
         )
     except (errors.ApiError, ValueError):
-        return ()
-    return tenant.settings.allowed_origins
+        return False
+    return tenant.settings.admits_origin(origin)
 
 
 def _cors_headers(origin: str) -> dict[str, str]:
@@ -160,7 +152,7 @@ async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamRe
         or "Access-Control-Request-Method" not in request.headers
     ):
         return await handler(request)
-    if origin not in await _allowed_origins(request):
+    if not await _origin_allowed(request, origin):
         raise errors.Forbidden(ORIGIN_NOT_ALLOWED, code="origin_not_allowed")
     return web.Response(
         status=204,
@@ -189,7 +181,7 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         and "Access-Control-Allow-Origin" not in headers
     ):
         try:
-            allowed = origin in await _allowed_origins(request)
+            allowed = await _origin_allowed(request, origin)
         except Exception:  # the database may be down; the answer then simply carries no CORS
             allowed = False
         if allowed:

@@ -39,6 +39,8 @@ _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 # Statuses any API route may answer, whatever it does.
 COMMON_ERRORS = {500: "Internal error", 503: "Database unavailable"}
+# And those of every route that reads a JSON body (`jsonio.parse_json`).
+BODY_ERRORS = {413: "Body too large", 415: "Body is not application/json"}
 STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -50,6 +52,7 @@ STATUS_TEXT = {
     404: "Not found",
     405: "Method not allowed",
     413: "Body too large",
+    415: "Unsupported media type",
     429: "Rate limited",
     500: "Internal error",
     502: "LLM unavailable",
@@ -183,9 +186,10 @@ def _operation(path: str, spec: Endpoint, refs: Refs) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
+    errors = {**COMMON_ERRORS, **(BODY_ERRORS if spec.body is not None else {})}
     operation["responses"] = {
         str(status): _response(status, model, refs)
-        for status, model in sorted({**COMMON_ERRORS, **spec.responses}.items())
+        for status, model in sorted({**errors, **spec.responses}.items())
     }
     return operation
 

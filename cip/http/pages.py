@@ -90,8 +90,9 @@ def page_headers(ancestors: str, referrer: str) -> dict[str, str]:
 
 
 def frame_ancestors(tenant: Tenant) -> str:
-    """`'self'` plus the tenant's allowed embedding origins."""
-    return " ".join(["'self'", *tenant.settings.allowed_origins])
+    """`'self'` plus the tenant's allowed origins (the browser matches them as
+    `OriginRule.admits` does for the API)."""
+    return " ".join(["'self'", *(rule.source for rule in tenant.settings.allowed_origins)])
 
 
 def not_found_page(request: web.Request) -> web.Response:
