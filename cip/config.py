@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH = "config.toml"
 WEAK_SECRET_PREFIXES = ("change-me", "changeme", "secret")
@@ -120,12 +127,26 @@ class SmtpConfig(Section):
     user: str = ""
     password: str = ""
     sender: str = "CIP <no-reply@localhost>"
-    starttls: bool = False
-    use_tls: bool = False
+    # "auto": STARTTLS whenever the server offers it; true: required; false: never (then no
+    # user/password, which would travel in clear).
+    starttls: Literal["auto"] | bool = "auto"
+    use_tls: bool = False  # TLS from the first byte (port 465)
+    ca_file: Path | None = None  # CA certificates for the server's, beside the system's
     timeout: float = Field(10.0, gt=0)
     retries: int = Field(5, ge=0)
     retry_delay: float = Field(2.0, ge=0)
     drain_timeout: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _tls_for_the_password(self) -> SmtpConfig:
+        if self.use_tls and self.starttls is True:
+            raise ValueError("starttls = true and use_tls = true exclude each other")
+        if self.user and self.starttls is False and not self.use_tls:
+            raise ValueError(
+                "starttls = false would send the password in clear: the password is only ever "
+                'sent over TLS (starttls = "auto" or true, or use_tls = true)'
+            )
+        return self
 
 
 class LimitsConfig(Section):
@@ -267,6 +288,9 @@ def _finish(config: Config) -> Config:
         for slug, tenant in config.tenants.items()
     }
     server = config.server.model_copy(update={"state_dir": resolve(config.server.state_dir)})
+    smtp = config.smtp.model_copy(
+        update={"ca_file": resolve(config.smtp.ca_file) if config.smtp.ca_file else None}
+    )
     prompts = config.prompts.model_copy(
         update={
             "default_file": resolve(config.prompts.default_file),
@@ -277,7 +301,13 @@ def _finish(config: Config) -> Config:
         update={"jwt_secret": _checked_secret(config.auth.jwt_secret, config, server.state_dir)}
     )
     return config.model_copy(
-        update={"server": server, "prompts": prompts, "auth": auth, "tenants": tenants}
+        update={
+            "server": server,
+            "prompts": prompts,
+            "auth": auth,
+            "smtp": smtp,
+            "tenants": tenants,
+        }
     )
 
 

@@ -101,3 +101,14 @@ def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> Non
     assert len(first.auth.jwt_secret) >= 32
     assert first.auth.jwt_secret == second.auth.jwt_secret
     assert (tmp_path / "var" / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_smtp_never_sends_the_password_in_clear(tmp_path: Path) -> None:
+    plain = {"smtp": {"host": "mail.test", "user": "u", "password": "p", "starttls": False}}
+    with pytest.raises(ConfigError, match=r"smtp: .*starttls = false would send the password"):
+        build_config(plain, root=tmp_path, environ={})
+    both = {"smtp": {"host": "mail.test", "use_tls": True, "starttls": True}}
+    with pytest.raises(ConfigError, match=r"smtp: .*exclude each other"):
+        build_config(both, root=tmp_path, environ={})
+    config = build_config({"smtp": {"ca_file": "relay-ca.pem"}}, root=tmp_path, environ={})
+    assert (config.smtp.starttls, config.smtp.ca_file) == ("auto", tmp_path / "relay-ca.pem")
