@@ -8,10 +8,12 @@ process with a message naming the key.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +30,10 @@ from pydantic import (
 DEFAULT_CONFIG_PATH = "config.toml"
 WEAK_SECRET_PREFIXES = ("change-me", "changeme", "secret")
 MIN_SECRET_BYTES = 32
+# Estimated by `secret_bits`: 32 random bytes (43 base64 characters, 64 hex digits) come out at
+# 175-255, shorter or patterned secrets below 160.
+MIN_SECRET_BITS = 160
+MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # An origin a tenant's pages may be embedded from (CSP frame-ancestors): scheme, host (a
 # leading `*.` allowed), optional port; nothing that could end the header directive.
@@ -313,7 +319,41 @@ def _finish(config: Config) -> Config:
 
 def is_weak_secret(secret: str) -> bool:
     lowered = secret.strip().lower()
-    return len(secret.encode()) < MIN_SECRET_BYTES or lowered.startswith(WEAK_SECRET_PREFIXES)
+    return (
+        len(secret.encode()) < MIN_SECRET_BYTES
+        or lowered.startswith(WEAK_SECRET_PREFIXES)
+        or secret_bits(secret) < MIN_SECRET_BITS
+    )
+
+
+def secret_bits(secret: str) -> float:
+    """An estimate of a secret's entropy in bits: the entropy of its characters' frequencies,
+    times the number of pieces it parses into, where a repeat of earlier text or a run of
+    neighbouring characters (`abcd`, `4321`) of three or more is one piece. Random text
+    scores near its true entropy; words repeated, runs and small alphabets score low."""
+    counts = Counter(secret).values()
+    per_piece = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts)
+    return per_piece * _pieces(secret)
+
+
+def _pieces(text: str) -> int:
+    count = at = 0
+    while at < len(text):
+        repeat = 0  # the longest stretch from here that already occurred (overlap allowed)
+        while at + repeat < len(text) and text[at : at + repeat + 1] in text[: at + repeat]:
+            repeat += 1
+        run = 1  # the longest run from here with one step of +1 or -1 between characters
+        step = ord(text[at + 1]) - ord(text[at]) if at + 1 < len(text) else 0
+        while (
+            abs(step) == 1
+            and at + run < len(text)
+            and ord(text[at + run]) - ord(text[at + run - 1]) == step
+        ):
+            run += 1
+        longest = max(repeat, run)
+        at += longest if longest >= 3 else 1
+        count += 1
+    return count
 
 
 def _checked_secret(secret: str, config: Config, state_dir: Path) -> str:
@@ -321,8 +361,9 @@ def _checked_secret(secret: str, config: Config, state_dir: Path) -> str:
         return secret
     if config.is_production:
         raise ConfigError(
-            "auth.jwt_secret: missing or weak (needs at least 32 random bytes, "
-            "not a 'change-me' placeholder); set it or JWT_SECRET"
+            f"auth.jwt_secret: missing or weak: it must be at least {MIN_SECRET_BYTES} random "
+            f"bytes (an estimated {MIN_SECRET_BITS} bits or more), not a word, a pattern or a "
+            f"'change-me' placeholder. Set it (or JWT_SECRET) to the output of: {MAKE_A_SECRET}"
         )
     return _development_secret(state_dir)
 

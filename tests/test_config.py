@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cip.config import ConfigError, build_config, load_config
 
-STRONG = "s" * 40
+STRONG = "4PPVRg_td0mZVgvA4BN_t2URXNDDXjTDu8IeR7E_FcxVGWqY0GJ587we_nlFvCnk"  # token_urlsafe(48)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -83,16 +86,47 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     assert config.server.state_dir == folder / "var"
 
 
-@pytest.mark.parametrize("secret", ["", "change-me-please-change-me-please-1234", "short"])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "",
+        "short",
+        "change-me-please-change-me-please-1234",
+        "a" * 32,
+        "password" * 4,
+        "P@ssw0rd!" * 4,
+        "0123456789abcdef" * 4,  # hex digits, in order
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "thisismysupersecretjwtkeyforprod",
+        "adb7ef1b3618cadb8e1a80cad568da7c",  # 16 random bytes, in 32 hex digits
+    ],
+)
 def test_production_refuses_a_weak_secret(tmp_path: Path, secret: str) -> None:
     raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": secret}}
-    with pytest.raises(ConfigError, match=r"auth\.jwt_secret"):
+    with pytest.raises(ConfigError) as refused:
         build_config(raw, root=tmp_path, environ={})
+    assert str(refused.value) == (
+        "auth.jwt_secret: missing or weak: it must be at least 32 random bytes (an estimated "
+        "160 bits or more), not a word, a pattern or a 'change-me' placeholder. Set it (or "
+        "JWT_SECRET) to the output of: "
+        'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    )
 
 
-def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
-    raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": STRONG}}
-    assert build_config(raw, root=tmp_path, environ={}).auth.jwt_secret == STRONG
+GENERATORS: dict[str, Callable[[], str]] = {
+    "token_urlsafe(32)": lambda: secrets.token_urlsafe(32),
+    "token_urlsafe(48)": lambda: secrets.token_urlsafe(48),
+    "openssl rand -hex 32": lambda: secrets.token_hex(32),
+    "openssl rand -base64 32": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+}
+
+
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_production_accepts_every_secret_of_32_random_bytes(tmp_path: Path, generator: str) -> None:
+    for _ in range(200):
+        secret = GENERATORS[generator]()
+        raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": secret}}
+        assert build_config(raw, root=tmp_path, environ={}).auth.jwt_secret == secret
 
 
 def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> None:
