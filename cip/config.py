@@ -122,7 +122,10 @@ class AuthConfig(Section):
     bcrypt_cost: int = Field(12, ge=4, le=16)
     confirm_token_hours: float = Field(24.0, gt=0)
     reset_token_hours: float = Field(1.0, gt=0)
-    login_failures_per_email: int = Field(10, ge=1)
+    # Failed logins in a window: for one email from one client IP, for one email from every
+    # IP together (counting only attempts the first limit let through), and from one IP.
+    login_failures_per_email_and_ip: int = Field(10, ge=1)
+    login_failures_per_email: int = Field(100, ge=1)
     login_failures_per_ip: int = Field(50, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
 
@@ -161,7 +164,10 @@ class LimitsConfig(Section):
     chat_per_user_per_minute: int = Field(20, ge=1)
     chat_per_ip_per_minute: int = Field(120, ge=1)
     register_per_ip_per_hour: int = Field(20, ge=1)
-    email_per_address_per_hour: int = Field(5, ge=1)
+    # Account mails to one address: asked for from one client IP, and from every IP together
+    # (counting only the mails the first limit let through).
+    email_per_address_and_ip_per_hour: int = Field(5, ge=1)
+    email_per_address_per_hour: int = Field(20, ge=1)
 
 
 class TenantConfig(Section):

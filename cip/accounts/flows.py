@@ -5,9 +5,11 @@ same either way (a taken email gets a different mail, not a different response),
 registration hashes the password either way. Resend and forgot write a token only for an
 existing account, a difference of one small insert. Mails are queued only after the
 transaction that made their token commits.
-Throttling: failed logins per email and per client IP; register / resend / forgot / reset per
-IP (429) and mails per address (silently none past the limit, so the limit says nothing
-either).
+Throttling: failed logins per email and client IP, per client IP, and per email (429); register
+/ resend / forgot / reset per IP (429); mails per address and client IP, and per address
+(silently none past the limit, so the limit says nothing either). A client IP past its own
+limits is refused before the per-address limit counts the request, so one attacker cannot use
+that limit up and lock the owner out from everywhere.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Accounts:
 
     async def register(self, tenant: Tenant, email: str, password: str, ip: str) -> None:
         await self._per_ip(tenant, "register", ip)
-        mail_allowed = await self._mail_allowed(tenant, email)
+        mail_allowed = await self._mail_allowed(tenant, email, ip)
         password_hash = await self._passwords.hash(password)  # also when the email is taken
         async with self._pool.acquire() as connection, connection.transaction():
             account = await credentials.register(
@@ -134,14 +136,18 @@ class Accounts:
         self, tenant: Tenant, email: str, password: str, ip: str, guest_user_id: str | None = None
     ) -> Login:
         auth = self._config.auth
-        failure_limits = {
-            f"login:email:{tenant.id}:{private(email)}": auth.login_failures_per_email,
+        address = private(email)
+        from_here = {
+            f"login:email-ip:{tenant.id}:{address}:{ip}": auth.login_failures_per_email_and_ip,
             f"login:ip:{tenant.id}:{ip}": auth.login_failures_per_ip,
         }
+        from_anywhere = {f"login:email:{tenant.id}:{address}": auth.login_failures_per_email}
         window = auth.login_failure_window_seconds
         # Every attempt is counted before the password is checked, and a success takes its hit
         # back: a burst of parallel guesses cannot all slip in before the first failure counts.
-        await self._limiter.check(failure_limits, window, TOO_MANY_FAILURES)
+        # An attempt refused from here never reaches the address's own count.
+        await self._limiter.check(from_here, window, TOO_MANY_FAILURES)
+        await self._limiter.check(from_anywhere, window, TOO_MANY_FAILURES)
         account: credentials.CredentialsRow | None
         try:
             account = await credentials.by_email(self._pool, tenant_id=tenant.id, email=email)
@@ -151,7 +157,7 @@ class Accounts:
         known_hash = account.password_hash if account else None
         if not await self._passwords.verify(password, known_hash) or account is None:
             raise errors.Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
-        await self._limiter.forgive(list(failure_limits), window)
+        await self._limiter.forgive([*from_here, *from_anywhere], window)
         if not account.confirmed:
             raise errors.Forbidden(EMAIL_NOT_CONFIRMED, code="email_not_confirmed")
         if guest_user_id is not None:
@@ -184,7 +190,7 @@ class Accounts:
     ) -> None:
         """Resend and forgot: a new token and its mail, when the account exists and needs one."""
         await self._per_ip(tenant, action, ip)
-        if not await self._mail_allowed(tenant, email):
+        if not await self._mail_allowed(tenant, email, ip):
             return
         async with self._pool.acquire() as connection, connection.transaction():
             try:
@@ -200,15 +206,19 @@ class Accounts:
         limit = tenant.settings.limits.register_per_ip_per_hour
         await self._limiter.check({f"{action}:ip:{tenant.id}:{ip}": limit}, HOUR)
 
-    async def _mail_allowed(self, tenant: Tenant, email: str) -> bool:
-        """Count a mail to this address; False past the per-address limit (then none is sent)."""
+    async def _mail_allowed(self, tenant: Tenant, email: str, ip: str) -> bool:
+        """Count a mail to this address asked for from this client IP; False past either limit
+        (then none is sent). Past the limit of its IP a request is not counted for the address,
+        so one requester cannot use up the mails the owner may ask for."""
+        limits = tenant.settings.limits
+        address = private(email)
         allowed = await self._limiter.allows(
-            f"mail:{tenant.id}:{private(email)}",
-            tenant.settings.limits.email_per_address_per_hour,
-            HOUR,
+            f"mail:ip:{tenant.id}:{address}:{ip}", limits.email_per_address_and_ip_per_hour, HOUR
+        ) and await self._limiter.allows(
+            f"mail:{tenant.id}:{address}", limits.email_per_address_per_hour, HOUR
         )
         if not allowed:
-            log.info("account mail suppressed: per-address hourly limit reached")
+            log.info("account mail suppressed: an hourly limit of mails to the address reached")
         return allowed
 
     async def _new_token(
