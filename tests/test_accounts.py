@@ -20,6 +20,7 @@ from cip import keys
 from cip.accounts import passwords
 from cip.app import create_app
 from cip.db.housekeeping import prune
+from cip.db.store import credentials
 from cip.db.store.tenants import TenantRow
 from cip.http.jsonio import json_response
 from support.clock import ManualClock
@@ -302,21 +303,99 @@ async def test_taken_email_gets_the_same_answer_and_a_different_mail(
     assert (await login(client, tenant, "dana@example.com")).status == 200
 
 
-async def test_reregistering_an_unconfirmed_email_sends_a_fresh_link(
+@pytest.mark.parametrize("owner_first", [False, True], ids=["stranger-first", "owner-first"])
+async def test_a_second_registration_leaves_the_password_to_the_mailbox_owner(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any, pool: Any, owner_first: bool
+) -> None:
+    """A stranger registers the owner's address with a password of their own, before or after
+    the owner does: no link activates either password, the owner chooses one from the mail,
+    and nothing the stranger prepared reaches the account."""
+    tenant = await new_tenant(locale="en")
+    email, strangers = "una@example.com", "the stranger's password"
+    for password in [PASSWORD, strangers] if owner_first else [strangers, PASSWORD]:
+        registered = await post(client, tenant, "register", {"email": email, "password": password})
+        assert (registered.status, await registered.json()) == (202, REGISTERED)
+    first, second = await smtp_server.wait_for(2)
+    assert first.subject == f"Confirm your email for {tenant.name}"
+    stale = await client.get(
+        url(tenant, "confirm"), params={"token": token_in(first, tenant, "confirm")}
+    )
+    assert stale.status == 400  # it would have activated the first registration's password
+    assert second.subject == f"Confirm your email and choose a password for {tenant.name}"
+    assert "24 hours" in second.text
+    # Unconfirmed, no password works; a guest's data prepared by the stranger stays the guest's.
+    planted = await pool.fetchval(
+        "INSERT INTO dialog (tenant_id, user_id, title) VALUES ($1, 'planted', 'Call +1 555')"
+        " RETURNING id",
+        tenant.id,
+    )
+    for password in (strangers, PASSWORD):
+        early = await login(client, tenant, email, password, guest_user_id="planted")
+        assert (early.status, await early.json()) == (401, BAD_CREDENTIALS)
+
+    chosen = await post(
+        client,
+        tenant,
+        "password/reset",
+        {"token": token_in(second, tenant, "reset"), "password": PASSWORD},
+    )
+    assert chosen.status == 200
+    late = await login(client, tenant, email, strangers, guest_user_id="planted")
+    assert (late.status, await late.json()) == (401, BAD_CREDENTIALS)
+    assert (await login(client, tenant, email)).status == 200
+    owned = await pool.fetch("SELECT id, user_id FROM dialog WHERE tenant_id = $1", tenant.id)
+    assert [tuple(row) for row in owned] == [(planted, "planted")]  # the account holds nothing
+
+
+async def test_a_single_registration_is_confirmed_with_its_own_password(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any
+) -> None:
+    tenant = await new_tenant(locale="en")
+    await post(client, tenant, "register", {"email": "vic@example.com", "password": PASSWORD})
+    await post(client, tenant, "resend-confirmation", {"email": "vic@example.com"})
+    registered, resent = await smtp_server.wait_for(2)
+    assert registered.subject == resent.subject == f"Confirm your email for {tenant.name}"
+    token = token_in(resent, tenant, "confirm")
+    assert (await client.get(url(tenant, "confirm"), params={"token": token})).status == 200
+    assert (await login(client, tenant, "vic@example.com")).status == 200
+
+
+async def test_a_confirmation_link_never_confirms_an_account_without_a_password(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any, pool: Any
+) -> None:
+    tenant = await new_tenant()
+    for password in (PASSWORD, "other password"):
+        await post(client, tenant, "register", {"email": "xan@example.com", "password": password})
+    await smtp_server.wait_for(2)
+    # a confirmation link a resend created just as the second registration unset the password
+    account_id = await pool.fetchval("SELECT id FROM account WHERE tenant_id = $1", tenant.id)
+    await credentials.create_token(
+        pool,
+        tenant_id=tenant.id,
+        account_id=account_id,
+        purpose="confirm_email",
+        token="raced-link",
+        lifetime_seconds=60,
+    )
+    raced = await client.get(url(tenant, "confirm"), params={"token": "raced-link"})
+    assert (raced.status, (await raced.json())["code"]) == (400, "invalid_confirmation_token")
+    assert await pool.fetchrow(
+        "SELECT password_hash, email_confirmed_at FROM account WHERE id = $1", account_id
+    ) == (None, None)
+
+
+async def test_resend_after_a_second_registration_asks_for_a_password(
     client: Client, smtp_server: SmtpServer, new_tenant: Any
 ) -> None:
     tenant = await new_tenant()
-    await post(client, tenant, "register", {"email": "eve@example.com", "password": PASSWORD})
-    await post(
-        client, tenant, "register", {"email": "eve@example.com", "password": "other password"}
-    )
-    first, second = await smtp_server.wait_for(2)
-    fresh = token_in(second, tenant, "confirm")
-    assert fresh != token_in(first, tenant, "confirm")
-    assert (await client.get(url(tenant, "confirm"), params={"token": fresh})).status == 200
-    assert (
-        await login(client, tenant, "eve@example.com")
-    ).status == 200  # the first password stays
+    for password in (PASSWORD, "other password"):
+        await post(client, tenant, "register", {"email": "wes@example.com", "password": password})
+    await post(client, tenant, "resend-confirmation", {"email": "wes@example.com"})
+    *_, resent = await smtp_server.wait_for(3)
+    assert resent.subject == f"Подтвердите email и задайте пароль для {tenant.name}"
+    reset = {"token": token_in(resent, tenant, "reset"), "password": "my own password"}
+    assert (await post(client, tenant, "password/reset", reset)).status == 200
+    assert (await login(client, tenant, "wes@example.com", "my own password")).status == 200
 
 
 async def test_every_password_character_counts(

@@ -38,8 +38,8 @@ def test_html_part_escapes_everything() -> None:
 
 def test_every_language_has_every_mail() -> None:
     assert {locale: sorted(texts) for locale, texts in TEXTS.items()} == {
-        "en": ["already_registered", "confirm_email", "reset_password"],
-        "ru": ["already_registered", "confirm_email", "reset_password"],
+        "en": ["already_registered", "choose_password", "confirm_email", "reset_password"],
+        "ru": ["already_registered", "choose_password", "confirm_email", "reset_password"],
     }
 
 

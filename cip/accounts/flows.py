@@ -5,6 +5,12 @@ same either way (a taken email gets a different mail, not a different response),
 registration hashes the password either way. Resend and forgot write a token only for an
 existing account, a difference of one small insert. Mails are queued only after the
 transaction that made their token commits.
+Passwords: a confirmation link activates the password of the one registration it was mailed
+for. When an unconfirmed address is registered again, nobody can tell which registration was
+its owner's: its earlier links stop working, the account has no password, and the mail (and
+any resend) asks the owner to choose one, which also confirms the address. So confirming never
+activates a password someone else set, and nothing reaches an account before its owner does:
+no token is issued for an unconfirmed account, so nobody can log in to merge guest data.
 Throttling: failed logins per email and client IP, per client IP, and per email (429); register
 / resend / forgot / reset per IP (429); mails per address and client IP, and per address
 (silently none past the limit, so the limit says nothing either). A client IP past its own
@@ -49,7 +55,14 @@ EMAIL_NOT_CONFIRMED = "Please confirm your email first: follow the link in the m
 TOO_MANY_FAILURES = "Too many failed logins. Please wait and try again."
 GUEST_IS_ACCOUNT = "guest_user_id must be a guest id, not an account id."
 
-Purpose = Literal["confirm_email", "reset_password"]
+TokenKind = Literal["confirm_email", "choose_password", "reset_password"]
+# A mail with a token: the token's purpose and the page its link opens. Choosing the password
+# is a reset (which also confirms the address).
+TOKEN_LINKS: dict[TokenKind, tuple[credentials.Purpose, str]] = {
+    "confirm_email": ("confirm_email", "confirm"),
+    "choose_password": ("reset_password", "reset"),
+    "reset_password": ("reset_password", "reset"),
+}
 
 
 @dataclass(frozen=True)
@@ -87,11 +100,14 @@ class Accounts:
             )
             if account is None:
                 return
-            if account.confirmed:
-                mail = self._mail(tenant, "already_registered", email, None)
-            else:  # new, or registered before and never confirmed: a fresh link
-                token = await self._new_token(connection, tenant, account.id, "confirm_email")
-                mail = self._mail(tenant, "confirm_email", email, token)
+            if account.created:
+                mail = await self._token_mail(connection, tenant, account, "confirm_email")
+            elif account.confirmed or not await credentials.register_again(
+                connection, tenant_id=tenant.id, account_id=account.id
+            ):
+                mail = self._mail(tenant, "already_registered", email, "login")
+            else:  # registered again before confirmation: the mailbox's owner sets the password
+                mail = await self._token_mail(connection, tenant, account, "choose_password")
         if mail_allowed:
             self._mailer.enqueue(mail)
 
@@ -186,7 +202,7 @@ class Accounts:
         )
 
     async def _send_token_mail(
-        self, tenant: Tenant, email: str, ip: str, action: str, purpose: Purpose
+        self, tenant: Tenant, email: str, ip: str, action: str, kind: TokenKind
     ) -> None:
         """Resend and forgot: a new token and its mail, when the account exists and needs one."""
         await self._per_ip(tenant, action, ip)
@@ -197,10 +213,13 @@ class Accounts:
                 account = await credentials.by_email(connection, tenant_id=tenant.id, email=email)
             except errors.NotFound:
                 return
-            if purpose == "confirm_email" and account.confirmed:
-                return
-            token = await self._new_token(connection, tenant, account.id, purpose)
-        self._mailer.enqueue(self._mail(tenant, purpose, email, token))
+            if kind == "confirm_email":
+                if account.confirmed:
+                    return
+                if account.password_hash is None:  # registered more than once
+                    kind = "choose_password"
+            mail = await self._token_mail(connection, tenant, account, kind)
+        self._mailer.enqueue(mail)
 
     async def _per_ip(self, tenant: Tenant, action: str, ip: str) -> None:
         limit = tenant.settings.limits.register_per_ip_per_hour
@@ -221,29 +240,26 @@ class Accounts:
             log.info("account mail suppressed: an hourly limit of mails to the address reached")
         return allowed
 
-    async def _new_token(
-        self, db: Executor, tenant: Tenant, account_id: UUID, purpose: Purpose
-    ) -> str:
+    async def _token_mail(
+        self, db: Executor, tenant: Tenant, account: credentials.AccountRow, kind: TokenKind
+    ) -> Mail:
+        """A new token for the account, and the mail of `kind` that carries its link (a link
+        to choose the password lives as long as a confirmation link)."""
         auth = self._config.auth
-        hours = auth.confirm_token_hours if purpose == "confirm_email" else auth.reset_token_hours
+        purpose, page = TOKEN_LINKS[kind]
+        hours = auth.reset_token_hours if kind == "reset_password" else auth.confirm_token_hours
         token = secrets.token_urlsafe(32)
         await credentials.create_token(
             db,
             tenant_id=tenant.id,
-            account_id=account_id,
+            account_id=account.id,
             purpose=purpose,
             token=token,
             lifetime_seconds=hours * HOUR,
         )
-        return token
+        return self._mail(tenant, kind, account.email, f"{page}?token={token}", hours)
 
-    def _mail(self, tenant: Tenant, kind: Kind, to: str, token: str | None) -> Mail:
-        base = f"{self._config.server.base_url}/{tenant.slug}"
-        auth = self._config.auth
-        link, hours = {
-            "confirm_email": (f"{base}/confirm?token={token}", auth.confirm_token_hours),
-            "reset_password": (f"{base}/reset?token={token}", auth.reset_token_hours),
-            "already_registered": (f"{base}/login", 0.0),
-        }[kind]
+    def _mail(self, tenant: Tenant, kind: Kind, to: str, path: str, hours: float = 0) -> Mail:
+        link = f"{self._config.server.base_url}/{tenant.slug}/{path}"
         rendered = render(tenant.settings.locale, kind, tenant=tenant.name, link=link, hours=hours)
         return Mail(to=to, subject=rendered.subject, text=rendered.text, html=rendered.html)
