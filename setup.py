@@ -32,6 +32,7 @@ setup(
             "pytest>=8",
             "pytest-aiohttp>=1.0",
             "aiosmtpd>=1.4",
+            "trustme>=1.1",  # a certificate authority made in the test, for the SMTP TLS tests
             "schemathesis==4.32.5",  # its checks grow with each release: upgraded on purpose
             "playwright>=1.45",
             "tomli-w>=1.0",

@@ -8,10 +8,12 @@ process with a message naming the key.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,6 +25,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from cip.slugs import checked_slug
@@ -30,6 +33,10 @@ from cip.slugs import checked_slug
 DEFAULT_CONFIG_PATH = "config.toml"
 WEAK_SECRET_PREFIXES = ("change-me", "changeme", "secret")
 MIN_SECRET_BYTES = 32
+# Estimated by `secret_bits`: 32 random bytes (43 base64 characters, 64 hex digits) come out at
+# 175-255, shorter or patterned secrets below 160.
+MIN_SECRET_BITS = 160
+MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 # An origin a tenant's pages may be embedded from (CSP frame-ancestors): scheme, host (a
 # leading `*.` allowed), optional port; nothing that could end the header directive.
 ORIGIN_PATTERN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?$")
@@ -125,7 +132,10 @@ class AuthConfig(Section):
     bcrypt_cost: int = Field(12, ge=4, le=16)
     confirm_token_hours: float = Field(24.0, gt=0)
     reset_token_hours: float = Field(1.0, gt=0)
-    login_failures_per_email: int = Field(10, ge=1)
+    # Failed logins in a window: for one email from one client IP, for one email from every
+    # IP together (counting only attempts the first limit let through), and from one IP.
+    login_failures_per_email_and_ip: int = Field(10, ge=1)
+    login_failures_per_email: int = Field(100, ge=1)
     login_failures_per_ip: int = Field(50, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
 
@@ -136,12 +146,26 @@ class SmtpConfig(Section):
     user: str = ""
     password: str = ""
     sender: str = "CIP <no-reply@localhost>"
-    starttls: bool = False
-    use_tls: bool = False
+    # "auto": STARTTLS whenever the server offers it; true: required; false: never (then no
+    # user/password, which would travel in clear).
+    starttls: Literal["auto"] | bool = "auto"
+    use_tls: bool = False  # TLS from the first byte (port 465)
+    ca_file: Path | None = None  # CA certificates for the server's, beside the system's
     timeout: float = Field(10.0, gt=0)
     retries: int = Field(5, ge=0)
     retry_delay: float = Field(2.0, ge=0)
     drain_timeout: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _tls_for_the_password(self) -> SmtpConfig:
+        if self.use_tls and self.starttls is True:
+            raise ValueError("starttls = true and use_tls = true exclude each other")
+        if self.user and self.starttls is False and not self.use_tls:
+            raise ValueError(
+                "starttls = false would send the password in clear: the password is only ever "
+                'sent over TLS (starttls = "auto" or true, or use_tls = true)'
+            )
+        return self
 
 
 class LimitsConfig(Section):
@@ -150,7 +174,10 @@ class LimitsConfig(Section):
     chat_per_user_per_minute: int = Field(20, ge=1)
     chat_per_ip_per_minute: int = Field(120, ge=1)
     register_per_ip_per_hour: int = Field(20, ge=1)
-    email_per_address_per_hour: int = Field(5, ge=1)
+    # Account mails to one address: asked for from one client IP, and from every IP together
+    # (counting only the mails the first limit let through).
+    email_per_address_and_ip_per_hour: int = Field(5, ge=1)
+    email_per_address_per_hour: int = Field(20, ge=1)
     cabinet_reads_per_user_per_minute: int = Field(120, ge=1)
     cabinet_reads_per_ip_per_minute: int = Field(600, ge=1)
     cabinet_writes_per_user_per_minute: int = Field(30, ge=1)
@@ -290,6 +317,9 @@ def _finish(config: Config) -> Config:
         for slug, tenant in config.tenants.items()
     }
     server = config.server.model_copy(update={"state_dir": resolve(config.server.state_dir)})
+    smtp = config.smtp.model_copy(
+        update={"ca_file": resolve(config.smtp.ca_file) if config.smtp.ca_file else None}
+    )
     prompts = config.prompts.model_copy(
         update={
             "default_file": resolve(config.prompts.default_file),
@@ -305,13 +335,53 @@ def _finish(config: Config) -> Config:
             "would be written to the log); set it or SMTP_HOST"
         )
     return config.model_copy(
-        update={"server": server, "prompts": prompts, "auth": auth, "tenants": tenants}
+        update={
+            "server": server,
+            "prompts": prompts,
+            "auth": auth,
+            "smtp": smtp,
+            "tenants": tenants,
+        }
     )
 
 
 def is_weak_secret(secret: str) -> bool:
     lowered = secret.strip().lower()
-    return len(secret.encode()) < MIN_SECRET_BYTES or lowered.startswith(WEAK_SECRET_PREFIXES)
+    return (
+        len(secret.encode()) < MIN_SECRET_BYTES
+        or lowered.startswith(WEAK_SECRET_PREFIXES)
+        or secret_bits(secret) < MIN_SECRET_BITS
+    )
+
+
+def secret_bits(secret: str) -> float:
+    """An estimate of a secret's entropy in bits: the entropy of its characters' frequencies,
+    times the number of pieces it parses into, where a repeat of earlier text or a run of
+    neighbouring characters (`abcd`, `4321`) of three or more is one piece. Random text
+    scores near its true entropy; words repeated, runs and small alphabets score low."""
+    counts = Counter(secret).values()
+    per_piece = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts)
+    return per_piece * _pieces(secret)
+
+
+def _pieces(text: str) -> int:
+    count = at = 0
+    while at < len(text):
+        repeat = 0  # the longest stretch from here that already occurred (overlap allowed)
+        while at + repeat < len(text) and text[at : at + repeat + 1] in text[: at + repeat]:
+            repeat += 1
+        run = 1  # the longest run from here with one step of +1 or -1 between characters
+        step = ord(text[at + 1]) - ord(text[at]) if at + 1 < len(text) else 0
+        while (
+            abs(step) == 1
+            and at + run < len(text)
+            and ord(text[at + run]) - ord(text[at + run - 1]) == step
+        ):
+            run += 1
+        longest = max(repeat, run)
+        at += longest if longest >= 3 else 1
+        count += 1
+    return count
 
 
 def _checked_secret(secret: str, config: Config, state_dir: Path) -> str:
@@ -319,8 +389,9 @@ def _checked_secret(secret: str, config: Config, state_dir: Path) -> str:
         return secret
     if config.is_production:
         raise ConfigError(
-            "auth.jwt_secret: missing or weak (needs at least 32 random bytes, "
-            "not a 'change-me' placeholder); set it or JWT_SECRET"
+            f"auth.jwt_secret: missing or weak: it must be at least {MIN_SECRET_BYTES} random "
+            f"bytes (an estimated {MIN_SECRET_BITS} bits or more), not a word, a pattern or a "
+            f"'change-me' placeholder. Set it (or JWT_SECRET) to the output of: {MAKE_A_SECRET}"
         )
     return _development_secret(state_dir)
 

@@ -1,5 +1,6 @@
 -- Accounts as sign-in sees them (email, password hash, confirmation, the last password change)
--- and their one-time tokens (email confirmation, password reset).
+-- and their one-time tokens (email confirmation, password reset). An unconfirmed account
+-- registered more than once has no password (NULL) until its owner chooses one.
 
 -- name: register
 -- Create the account, or find the one that holds the email already (`created` tells which).
@@ -16,6 +17,21 @@ UNION ALL
 SELECT id, email, email_confirmed_at, false AS created
 FROM account
 WHERE tenant_id = :tenant_id AND email = :email AND NOT EXISTS (SELECT 1 FROM created);
+
+-- name: void_confirmations
+-- The account's confirmation links stop working (run before unset_password, in its
+-- transaction: tokens are locked before the account, as spend_token does).
+UPDATE account_token
+SET used_at = now()
+WHERE tenant_id = :tenant_id AND account_id = :account_id
+  AND purpose = 'confirm_email' AND used_at IS NULL;
+
+-- name: unset_password
+-- An unconfirmed account loses its password; nothing when it was confirmed meanwhile.
+UPDATE account
+SET password_hash = NULL
+WHERE tenant_id = :tenant_id AND id = :account_id AND email_confirmed_at IS NULL
+RETURNING id;
 
 -- name: by_email
 SELECT id, email, email_confirmed_at, password_hash
@@ -47,7 +63,9 @@ SELECT EXISTS (
 -- name: spend_token
 -- Spend a token once, before it expires, and act on its account in the same statement: either
 -- token proves the mail reached its owner, so the email is confirmed; a reset (a new
--- :password_hash) also sets the password and kills the account's other reset links.
+-- :password_hash) also sets the password and kills the account's other reset links. A
+-- confirmation confirms only an account with a password (a link mailed just as the address was
+-- registered again would otherwise confirm one without): the token is spent, nothing else.
 -- password_changed_at uses the clock, not the transaction start, so every JWT issued before
 -- this statement ends up earlier than it.
 WITH spent AS (
@@ -73,6 +91,7 @@ SET email_confirmed_at = COALESCE(account.email_confirmed_at, clock_timestamp())
                                ELSE clock_timestamp() END
 FROM spent
 WHERE account.tenant_id = spent.tenant_id AND account.id = spent.account_id
+  AND (account.password_hash IS NOT NULL OR :password_hash::text IS NOT NULL)
 RETURNING account.id, account.email, account.email_confirmed_at;
 
 -- name: prune_tokens

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
+import aiohttp
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
@@ -19,6 +20,7 @@ from cip import keys
 from cip.accounts import passwords
 from cip.app import create_app
 from cip.db.housekeeping import prune
+from cip.db.store import credentials
 from cip.db.store.tenants import TenantRow
 from cip.http.jsonio import json_response
 from support.clock import ManualClock
@@ -37,6 +39,7 @@ BAD_TOKEN = {
     "code": "invalid_token",
 }
 ClientFactory = Callable[..., Awaitable[Client]]
+Elsewhere = Callable[[str], aiohttp.ClientSession]
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -79,12 +82,39 @@ async def client(make_client: ClientFactory) -> Client:
     return await make_client()
 
 
+@pytest.fixture
+async def elsewhere() -> AsyncIterator[Elsewhere]:
+    """Visitors at other client addresses: `elsewhere("127.0.0.2")` is an HTTP session whose
+    connections leave from that loopback address, which the app sees as `request.remote`
+    (the test client's own requests come from 127.0.0.1)."""
+    sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def at(address: str) -> aiohttp.ClientSession:
+        if address not in sessions:
+            connector = aiohttp.TCPConnector(local_addr=(address, 0))
+            sessions[address] = aiohttp.ClientSession(connector=connector)
+        return sessions[address]
+
+    yield at
+    for session in sessions.values():
+        await session.close()
+
+
 def url(tenant: TenantRow, path: str) -> str:
     return f"/api/v1/tenants/{tenant.id}/{path}"
 
 
-async def post(client: Client, tenant: TenantRow, path: str, body: dict[str, Any]) -> Any:
-    return await client.post(url(tenant, path), json=body)
+async def post(
+    client: Client,
+    tenant: TenantRow,
+    path: str,
+    body: dict[str, Any],
+    via: aiohttp.ClientSession | None = None,
+) -> Any:
+    """POST to the client's app, from the test client or from the session `via`."""
+    if via is None:
+        return await client.post(url(tenant, path), json=body)
+    return await via.post(client.make_url(url(tenant, path)), json=body)
 
 
 def token_in(mail: Received, tenant: TenantRow, page: str) -> str:
@@ -110,9 +140,15 @@ async def register_and_confirm(
 
 
 async def login(
-    client: Client, tenant: TenantRow, email: str, password: str = PASSWORD, **extra: Any
+    client: Client,
+    tenant: TenantRow,
+    email: str,
+    password: str = PASSWORD,
+    via: aiohttp.ClientSession | None = None,
+    **extra: Any,
 ) -> Any:
-    return await post(client, tenant, "login", {"email": email, "password": password, **extra})
+    body = {"email": email, "password": password, **extra}
+    return await post(client, tenant, "login", body, via=via)
 
 
 async def who(client: Client, tenant: TenantRow, access_token: str) -> Any:
@@ -267,21 +303,99 @@ async def test_taken_email_gets_the_same_answer_and_a_different_mail(
     assert (await login(client, tenant, "dana@example.com")).status == 200
 
 
-async def test_reregistering_an_unconfirmed_email_sends_a_fresh_link(
+@pytest.mark.parametrize("owner_first", [False, True], ids=["stranger-first", "owner-first"])
+async def test_a_second_registration_leaves_the_password_to_the_mailbox_owner(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any, pool: Any, owner_first: bool
+) -> None:
+    """A stranger registers the owner's address with a password of their own, before or after
+    the owner does: no link activates either password, the owner chooses one from the mail,
+    and nothing the stranger prepared reaches the account."""
+    tenant = await new_tenant(locale="en")
+    email, strangers = "una@example.com", "the stranger's password"
+    for password in [PASSWORD, strangers] if owner_first else [strangers, PASSWORD]:
+        registered = await post(client, tenant, "register", {"email": email, "password": password})
+        assert (registered.status, await registered.json()) == (202, REGISTERED)
+    first, second = await smtp_server.wait_for(2)
+    assert first.subject == f"Confirm your email for {tenant.name}"
+    stale = await client.get(
+        url(tenant, "confirm"), params={"token": token_in(first, tenant, "confirm")}
+    )
+    assert stale.status == 400  # it would have activated the first registration's password
+    assert second.subject == f"Confirm your email and choose a password for {tenant.name}"
+    assert "24 hours" in second.text
+    # Unconfirmed, no password works; a guest's data prepared by the stranger stays the guest's.
+    planted = await pool.fetchval(
+        "INSERT INTO dialog (tenant_id, user_id, title) VALUES ($1, 'planted', 'Call +1 555')"
+        " RETURNING id",
+        tenant.id,
+    )
+    for password in (strangers, PASSWORD):
+        early = await login(client, tenant, email, password, guest_user_id="planted")
+        assert (early.status, await early.json()) == (401, BAD_CREDENTIALS)
+
+    chosen = await post(
+        client,
+        tenant,
+        "password/reset",
+        {"token": token_in(second, tenant, "reset"), "password": PASSWORD},
+    )
+    assert chosen.status == 200
+    late = await login(client, tenant, email, strangers, guest_user_id="planted")
+    assert (late.status, await late.json()) == (401, BAD_CREDENTIALS)
+    assert (await login(client, tenant, email)).status == 200
+    owned = await pool.fetch("SELECT id, user_id FROM dialog WHERE tenant_id = $1", tenant.id)
+    assert [tuple(row) for row in owned] == [(planted, "planted")]  # the account holds nothing
+
+
+async def test_a_single_registration_is_confirmed_with_its_own_password(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any
+) -> None:
+    tenant = await new_tenant(locale="en")
+    await post(client, tenant, "register", {"email": "vic@example.com", "password": PASSWORD})
+    await post(client, tenant, "resend-confirmation", {"email": "vic@example.com"})
+    registered, resent = await smtp_server.wait_for(2)
+    assert registered.subject == resent.subject == f"Confirm your email for {tenant.name}"
+    token = token_in(resent, tenant, "confirm")
+    assert (await client.get(url(tenant, "confirm"), params={"token": token})).status == 200
+    assert (await login(client, tenant, "vic@example.com")).status == 200
+
+
+async def test_a_confirmation_link_never_confirms_an_account_without_a_password(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any, pool: Any
+) -> None:
+    tenant = await new_tenant()
+    for password in (PASSWORD, "other password"):
+        await post(client, tenant, "register", {"email": "xan@example.com", "password": password})
+    await smtp_server.wait_for(2)
+    # a confirmation link a resend created just as the second registration unset the password
+    account_id = await pool.fetchval("SELECT id FROM account WHERE tenant_id = $1", tenant.id)
+    await credentials.create_token(
+        pool,
+        tenant_id=tenant.id,
+        account_id=account_id,
+        purpose="confirm_email",
+        token="raced-link",
+        lifetime_seconds=60,
+    )
+    raced = await client.get(url(tenant, "confirm"), params={"token": "raced-link"})
+    assert (raced.status, (await raced.json())["code"]) == (400, "invalid_confirmation_token")
+    assert await pool.fetchrow(
+        "SELECT password_hash, email_confirmed_at FROM account WHERE id = $1", account_id
+    ) == (None, None)
+
+
+async def test_resend_after_a_second_registration_asks_for_a_password(
     client: Client, smtp_server: SmtpServer, new_tenant: Any
 ) -> None:
     tenant = await new_tenant()
-    await post(client, tenant, "register", {"email": "eve@example.com", "password": PASSWORD})
-    await post(
-        client, tenant, "register", {"email": "eve@example.com", "password": "other password"}
-    )
-    first, second = await smtp_server.wait_for(2)
-    fresh = token_in(second, tenant, "confirm")
-    assert fresh != token_in(first, tenant, "confirm")
-    assert (await client.get(url(tenant, "confirm"), params={"token": fresh})).status == 200
-    assert (
-        await login(client, tenant, "eve@example.com")
-    ).status == 200  # the first password stays
+    for password in (PASSWORD, "other password"):
+        await post(client, tenant, "register", {"email": "wes@example.com", "password": password})
+    await post(client, tenant, "resend-confirmation", {"email": "wes@example.com"})
+    *_, resent = await smtp_server.wait_for(3)
+    assert resent.subject == f"Подтвердите email и задайте пароль для {tenant.name}"
+    reset = {"token": token_in(resent, tenant, "reset"), "password": "my own password"}
+    assert (await post(client, tenant, "password/reset", reset)).status == 200
+    assert (await login(client, tenant, "wes@example.com", "my own password")).status == 200
 
 
 async def test_every_password_character_counts(
@@ -603,6 +717,73 @@ async def test_successful_logins_do_not_use_up_the_limit(
     assert (await login(client, tenant, "ruth@example.com", "wrong password")).status == 401
 
 
+async def test_wrong_passwords_from_elsewhere_do_not_lock_the_owner_out(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any, elsewhere: Elsewhere
+) -> None:
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "olga@example.com")
+    attacker = elsewhere("127.0.0.2")
+    for _ in range(10):  # the default limit for one address from one client address
+        wrong = await login(client, tenant, "olga@example.com", "a guess", via=attacker)
+        assert wrong.status == 401
+    blocked = await login(client, tenant, "olga@example.com", via=attacker)
+    assert blocked.status == 429  # from there even the right password waits
+    assert (await login(client, tenant, "olga@example.com")).status == 200  # the owner, here
+
+
+async def test_locking_an_address_out_takes_many_client_addresses(
+    make_client: ClientFactory, smtp_server: SmtpServer, new_tenant: Any, elsewhere: Elsewhere
+) -> None:
+    client = await make_client(
+        auth={"login_failures_per_email_and_ip": 2, "login_failures_per_email": 4}
+    )
+    tenant = await new_tenant()
+    await register_and_confirm(client, smtp_server, tenant, "pam@example.com")
+
+    async def guess(address: str) -> int:
+        response = await login(client, tenant, "pam@example.com", "a guess", via=elsewhere(address))
+        return int(response.status)
+
+    assert [await guess("127.0.0.2") for _ in range(12)] == [401] * 2 + [429] * 10
+    # attempts refused there count nowhere else: the owner is in, and the address's own
+    # limit (4) has seen only the two that were tried
+    assert (await login(client, tenant, "pam@example.com")).status == 200
+    assert [await guess("127.0.0.3") for _ in range(2)] == [401, 401]
+    # guesses spread over many client addresses do reach the address's limit
+    assert await guess("127.0.0.4") == 429
+    assert (await login(client, tenant, "pam@example.com")).status == 429
+
+
+async def test_forgot_requests_from_elsewhere_leave_the_owner_a_reset_mail(
+    client: Client, smtp_server: SmtpServer, new_tenant: Any, elsewhere: Elsewhere
+) -> None:
+    tenant = await new_tenant(locale="en")
+    await register_and_confirm(client, smtp_server, tenant, "rae@example.com")
+    attacker = elsewhere("127.0.0.2")
+    forgot = {"email": "rae@example.com"}
+    for _ in range(6):
+        assert (await post(client, tenant, "password/forgot", forgot, via=attacker)).status == 202
+    assert (await post(client, tenant, "password/forgot", forgot)).status == 202  # the owner
+    await client.app[keys.MAILER].idle()
+    # 5 (the default per address and client address) of the attacker's 6, and the owner's
+    assert [mail.subject for mail in smtp_server.received] == [
+        f"Confirm your email for {tenant.name}"
+    ] + [f"Reset your password at {tenant.name}"] * 6
+    assert token_in(smtp_server.received[-1], tenant, "reset")
+
+    # Past its own limit a client address counts nowhere else; many together reach the
+    # address's limit (no inbox gets flooded).
+    limits = {"email_per_address_and_ip_per_hour": 1, "email_per_address_per_hour": 3}
+    small = await new_tenant(locale="en", limits=limits)
+    await register_and_confirm(client, smtp_server, small, "rae@example.com")  # 1 of 3
+    for address in ("127.0.0.3", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
+        await post(client, small, "password/forgot", forgot, via=elsewhere(address))
+    await client.app[keys.MAILER].idle()
+    assert [mail.subject for mail in smtp_server.received[7:]] == [
+        f"Confirm your email for {small.name}"
+    ] + [f"Reset your password at {small.name}"] * 2
+
+
 async def test_password_reset_is_limited_per_address_and_checks_the_token_first(
     make_client: ClientFactory, new_tenant: Any
 ) -> None:
@@ -674,7 +855,12 @@ async def test_bcrypt_does_not_block_the_event_loop(
     cost = 12
     # Attempts in flight count against the per-address limits: this storm stays under them.
     client = await make_client(
-        auth={"bcrypt_cost": cost, "login_failures_per_email": 50, "login_failures_per_ip": 50}
+        auth={
+            "bcrypt_cost": cost,
+            "login_failures_per_email_and_ip": 50,
+            "login_failures_per_email": 50,
+            "login_failures_per_ip": 50,
+        }
     )
     tenant = await new_tenant()
     await register_and_confirm(client, smtp_server, tenant, "quinn@example.com")

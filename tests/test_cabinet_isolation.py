@@ -99,7 +99,7 @@ def tampered_signature(world: World) -> dict[str, str]:
 
 
 def alg_none(world: World) -> dict[str, str]:
-    return _bearer(jwt.encode(_claims(world), "", algorithm="none"))  # "none" takes no key
+    return _bearer(jwt.encode(_claims(world), "", algorithm="none"))  # "" stands for no key
 
 
 def other_hmac(world: World) -> dict[str, str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cip.config import ConfigError, build_config, load_config
 
-STRONG = "s" * 40
+STRONG = "4PPVRg_td0mZVgvA4BN_t2URXNDDXjTDu8IeR7E_FcxVGWqY0GJ587we_nlFvCnk"  # token_urlsafe(48)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -93,11 +96,31 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     assert config.server.state_dir == folder / "var"
 
 
-@pytest.mark.parametrize("secret", ["", "change-me-please-change-me-please-1234", "short"])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "",
+        "short",
+        "change-me-please-change-me-please-1234",
+        "a" * 32,
+        "password" * 4,
+        "P@ssw0rd!" * 4,
+        "0123456789abcdef" * 4,  # hex digits, in order
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "thisismysupersecretjwtkeyforprod",
+        "adb7ef1b3618cadb8e1a80cad568da7c",  # 16 random bytes, in 32 hex digits
+    ],
+)
 def test_production_refuses_a_weak_secret(tmp_path: Path, secret: str) -> None:
     raw = {"server": {"mode": "production"}, "auth": {"jwt_secret": secret}}
-    with pytest.raises(ConfigError, match=r"auth\.jwt_secret"):
+    with pytest.raises(ConfigError) as refused:
         build_config(raw, root=tmp_path, environ={})
+    assert str(refused.value) == (
+        "auth.jwt_secret: missing or weak: it must be at least 32 random bytes (an estimated "
+        "160 bits or more), not a word, a pattern or a 'change-me' placeholder. Set it (or "
+        "JWT_SECRET) to the output of: "
+        'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    )
 
 
 def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
@@ -107,6 +130,26 @@ def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
         "smtp": {"host": "relay.example"},
     }
     assert build_config(raw, root=tmp_path, environ={}).auth.jwt_secret == STRONG
+
+
+GENERATORS: dict[str, Callable[[], str]] = {
+    "token_urlsafe(32)": lambda: secrets.token_urlsafe(32),
+    "token_urlsafe(48)": lambda: secrets.token_urlsafe(48),
+    "openssl rand -hex 32": lambda: secrets.token_hex(32),
+    "openssl rand -base64 32": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+}
+
+
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_production_accepts_every_secret_of_32_random_bytes(tmp_path: Path, generator: str) -> None:
+    for _ in range(200):
+        secret = GENERATORS[generator]()
+        raw = {
+            "server": {"mode": "production"},
+            "auth": {"jwt_secret": secret},
+            "smtp": {"host": "relay.example"},
+        }
+        assert build_config(raw, root=tmp_path, environ={}).auth.jwt_secret == secret
 
 
 def test_production_refuses_to_start_without_an_smtp_relay(tmp_path: Path) -> None:
@@ -136,3 +179,14 @@ def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> Non
     assert len(first.auth.jwt_secret) >= 32
     assert first.auth.jwt_secret == second.auth.jwt_secret
     assert (tmp_path / "var" / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_smtp_never_sends_the_password_in_clear(tmp_path: Path) -> None:
+    plain = {"smtp": {"host": "mail.test", "user": "u", "password": "p", "starttls": False}}
+    with pytest.raises(ConfigError, match=r"smtp: .*starttls = false would send the password"):
+        build_config(plain, root=tmp_path, environ={})
+    both = {"smtp": {"host": "mail.test", "use_tls": True, "starttls": True}}
+    with pytest.raises(ConfigError, match=r"smtp: .*exclude each other"):
+        build_config(both, root=tmp_path, environ={})
+    config = build_config({"smtp": {"ca_file": "relay-ca.pem"}}, root=tmp_path, environ={})
+    assert (config.smtp.starttls, config.smtp.ca_file) == ("auto", tmp_path / "relay-ca.pem")

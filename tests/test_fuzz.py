@@ -48,7 +48,7 @@ def live_url(
 
 
 def _document() -> dict[str, Any]:
-    app = create_app(build_config({"auth": {"jwt_secret": "x" * 40}}, root=ROOT, environ={}))
+    app = create_app(build_config({"auth": {"jwt_secret": TEST_SECRET}}, root=ROOT, environ={}))
     return build_document(app)
 
 

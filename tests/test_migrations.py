@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+import psycopg
 import pytest
+from yoyo import get_backend, read_migrations
 
-from cip.db.migrations import apply_migrations, migration_ids
+from cip.db.migrations import MIGRATIONS_DIR, apply_migrations, migration_ids
 from support.database import DatabaseServer
 from support.fixtures import NewTenant
 
@@ -98,3 +100,49 @@ async def test_guest_ids_are_checked_by_the_database(
             "bad id with spaces",
         )
     assert uuid.UUID(str(tenant.id))
+
+
+def test_0004_asks_addresses_sent_several_links_to_choose_their_password(
+    database_server: DatabaseServer,
+) -> None:
+    """Before 0004 a second registration kept the first password and mailed another link:
+    an unconfirmed account with more than one link gets no password, and its links stop."""
+    url = database_server.create_database("cip_migrate")
+    backend = get_backend("postgresql+psycopg://" + url.removeprefix("postgresql://"))
+    try:
+        with backend.lock():
+            earlier = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id < "0004")
+            backend.apply_migrations(backend.to_apply(earlier))
+    finally:
+        backend.connection.close()
+    accounts = {  # email -> (confirmed, links mailed)
+        "twice@example.com": (False, 2),
+        "once@example.com": (False, 1),
+        "confirmed@example.com": (True, 2),
+    }
+    with psycopg.connect(url, autocommit=True) as db:
+        [(tenant_id,)] = db.execute("SELECT id FROM tenant WHERE slug = 'demo'").fetchall()
+        for email, (confirmed, links) in accounts.items():
+            [(account_id,)] = db.execute(
+                "INSERT INTO account (tenant_id, email, password_hash, email_confirmed_at)"
+                " VALUES (%s, %s, 'hash', CASE WHEN %s THEN now() END) RETURNING id",
+                (tenant_id, email, confirmed),
+            ).fetchall()
+            for n in range(links):
+                db.execute(
+                    "INSERT INTO account_token (tenant_id, token_hash, account_id, purpose,"
+                    " expires_at) VALUES (%s, %s, %s, 'confirm_email', now() + interval '1 day')",
+                    (tenant_id, f"{email}{n}".encode(), account_id),
+                )
+    assert apply_migrations(url)[0] == "0004_password_chosen_by_the_owner"
+    with psycopg.connect(url) as db:
+        rows = db.execute(
+            "SELECT email, password_hash, count(*) FILTER (WHERE used_at IS NULL)"
+            " FROM account JOIN account_token ON account_id = account.id"
+            " GROUP BY email, password_hash ORDER BY email"
+        ).fetchall()
+    assert rows == [
+        ("confirmed@example.com", "hash", 2),
+        ("once@example.com", "hash", 1),
+        ("twice@example.com", None, 0),
+    ]

@@ -5,9 +5,17 @@ same either way (a taken email gets a different mail, not a different response),
 registration hashes the password either way. Resend and forgot write a token only for an
 existing account, a difference of one small insert. Mails are queued only after the
 transaction that made their token commits.
-Throttling: failed logins per email and per client IP; register / resend / forgot / reset per
-IP (429) and mails per address (silently none past the limit, so the limit says nothing
-either).
+Passwords: a confirmation link activates the password of the one registration it was mailed
+for. When an unconfirmed address is registered again, nobody can tell which registration was
+its owner's: its earlier links stop working, the account has no password, and the mail (and
+any resend) asks the owner to choose one, which also confirms the address. So confirming never
+activates a password someone else set, and nothing reaches an account before its owner does:
+no token is issued for an unconfirmed account, so nobody can log in to merge guest data.
+Throttling: failed logins per email and client IP, per client IP, and per email (429); register
+/ resend / forgot / reset per IP (429); mails per address and client IP, and per address
+(silently none past the limit, so the limit says nothing either). A client IP past its own
+limits is refused before the per-address limit counts the request, so one attacker cannot use
+that limit up and lock the owner out from everywhere.
 """
 
 from __future__ import annotations
@@ -47,7 +55,14 @@ EMAIL_NOT_CONFIRMED = "Please confirm your email first: follow the link in the m
 TOO_MANY_FAILURES = "Too many failed logins. Please wait and try again."
 GUEST_IS_ACCOUNT = "guest_user_id must be a guest id, not an account id."
 
-Purpose = Literal["confirm_email", "reset_password"]
+TokenKind = Literal["confirm_email", "choose_password", "reset_password"]
+# A mail with a token: the token's purpose and the page its link opens. Choosing the password
+# is a reset (which also confirms the address).
+TOKEN_LINKS: dict[TokenKind, tuple[credentials.Purpose, str]] = {
+    "confirm_email": ("confirm_email", "confirm"),
+    "choose_password": ("reset_password", "reset"),
+    "reset_password": ("reset_password", "reset"),
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +92,7 @@ class Accounts:
 
     async def register(self, tenant: Tenant, email: str, password: str, ip: str) -> None:
         await self._per_ip(tenant, "register", ip)
-        mail_allowed = await self._mail_allowed(tenant, email)
+        mail_allowed = await self._mail_allowed(tenant, email, ip)
         password_hash = await self._passwords.hash(password)  # also when the email is taken
         async with self._pool.acquire() as connection, connection.transaction():
             account = await credentials.register(
@@ -85,11 +100,14 @@ class Accounts:
             )
             if account is None:
                 return
-            if account.confirmed:
-                mail = self._mail(tenant, "already_registered", email, None)
-            else:  # new, or registered before and never confirmed: a fresh link
-                token = await self._new_token(connection, tenant, account.id, "confirm_email")
-                mail = self._mail(tenant, "confirm_email", email, token)
+            if account.created:
+                mail = await self._token_mail(connection, tenant, account, "confirm_email")
+            elif account.confirmed or not await credentials.register_again(
+                connection, tenant_id=tenant.id, account_id=account.id
+            ):
+                mail = self._mail(tenant, "already_registered", email, "login")
+            else:  # registered again before confirmation: the mailbox's owner sets the password
+                mail = await self._token_mail(connection, tenant, account, "choose_password")
         if mail_allowed:
             self._mailer.enqueue(mail)
 
@@ -134,14 +152,18 @@ class Accounts:
         self, tenant: Tenant, email: str, password: str, ip: str, guest_user_id: str | None = None
     ) -> Login:
         auth = self._config.auth
-        failure_limits = {
-            f"login:email:{tenant.id}:{private(email)}": auth.login_failures_per_email,
+        address = private(email)
+        from_here = {
+            f"login:email-ip:{tenant.id}:{address}:{ip}": auth.login_failures_per_email_and_ip,
             f"login:ip:{tenant.id}:{ip}": auth.login_failures_per_ip,
         }
+        from_anywhere = {f"login:email:{tenant.id}:{address}": auth.login_failures_per_email}
         window = auth.login_failure_window_seconds
         # Every attempt is counted before the password is checked, and a success takes its hit
         # back: a burst of parallel guesses cannot all slip in before the first failure counts.
-        await self._limiter.check(failure_limits, window, TOO_MANY_FAILURES)
+        # An attempt refused from here never reaches the address's own count.
+        await self._limiter.check(from_here, window, TOO_MANY_FAILURES)
+        await self._limiter.check(from_anywhere, window, TOO_MANY_FAILURES)
         account: credentials.CredentialsRow | None
         try:
             account = await credentials.by_email(self._pool, tenant_id=tenant.id, email=email)
@@ -151,7 +173,7 @@ class Accounts:
         known_hash = account.password_hash if account else None
         if not await self._passwords.verify(password, known_hash) or account is None:
             raise errors.Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
-        await self._limiter.forgive(list(failure_limits), window)
+        await self._limiter.forgive([*from_here, *from_anywhere], window)
         if not account.confirmed:
             raise errors.Forbidden(EMAIL_NOT_CONFIRMED, code="email_not_confirmed")
         if guest_user_id is not None:
@@ -180,60 +202,64 @@ class Accounts:
         )
 
     async def _send_token_mail(
-        self, tenant: Tenant, email: str, ip: str, action: str, purpose: Purpose
+        self, tenant: Tenant, email: str, ip: str, action: str, kind: TokenKind
     ) -> None:
         """Resend and forgot: a new token and its mail, when the account exists and needs one."""
         await self._per_ip(tenant, action, ip)
-        if not await self._mail_allowed(tenant, email):
+        if not await self._mail_allowed(tenant, email, ip):
             return
         async with self._pool.acquire() as connection, connection.transaction():
             try:
                 account = await credentials.by_email(connection, tenant_id=tenant.id, email=email)
             except errors.NotFound:
                 return
-            if purpose == "confirm_email" and account.confirmed:
-                return
-            token = await self._new_token(connection, tenant, account.id, purpose)
-        self._mailer.enqueue(self._mail(tenant, purpose, email, token))
+            if kind == "confirm_email":
+                if account.confirmed:
+                    return
+                if account.password_hash is None:  # registered more than once
+                    kind = "choose_password"
+            mail = await self._token_mail(connection, tenant, account, kind)
+        self._mailer.enqueue(mail)
 
     async def _per_ip(self, tenant: Tenant, action: str, ip: str) -> None:
         limit = tenant.settings.limits.register_per_ip_per_hour
         await self._limiter.check({f"{action}:ip:{tenant.id}:{ip}": limit}, HOUR)
 
-    async def _mail_allowed(self, tenant: Tenant, email: str) -> bool:
-        """Count a mail to this address; False past the per-address limit (then none is sent)."""
+    async def _mail_allowed(self, tenant: Tenant, email: str, ip: str) -> bool:
+        """Count a mail to this address asked for from this client IP; False past either limit
+        (then none is sent). Past the limit of its IP a request is not counted for the address,
+        so one requester cannot use up the mails the owner may ask for."""
+        limits = tenant.settings.limits
+        address = private(email)
         allowed = await self._limiter.allows(
-            f"mail:{tenant.id}:{private(email)}",
-            tenant.settings.limits.email_per_address_per_hour,
-            HOUR,
+            f"mail:ip:{tenant.id}:{address}:{ip}", limits.email_per_address_and_ip_per_hour, HOUR
+        ) and await self._limiter.allows(
+            f"mail:{tenant.id}:{address}", limits.email_per_address_per_hour, HOUR
         )
         if not allowed:
-            log.info("account mail suppressed: per-address hourly limit reached")
+            log.info("account mail suppressed: an hourly limit of mails to the address reached")
         return allowed
 
-    async def _new_token(
-        self, db: Executor, tenant: Tenant, account_id: UUID, purpose: Purpose
-    ) -> str:
+    async def _token_mail(
+        self, db: Executor, tenant: Tenant, account: credentials.AccountRow, kind: TokenKind
+    ) -> Mail:
+        """A new token for the account, and the mail of `kind` that carries its link (a link
+        to choose the password lives as long as a confirmation link)."""
         auth = self._config.auth
-        hours = auth.confirm_token_hours if purpose == "confirm_email" else auth.reset_token_hours
+        purpose, page = TOKEN_LINKS[kind]
+        hours = auth.reset_token_hours if kind == "reset_password" else auth.confirm_token_hours
         token = secrets.token_urlsafe(32)
         await credentials.create_token(
             db,
             tenant_id=tenant.id,
-            account_id=account_id,
+            account_id=account.id,
             purpose=purpose,
             token=token,
             lifetime_seconds=hours * HOUR,
         )
-        return token
+        return self._mail(tenant, kind, account.email, f"{page}?token={token}", hours)
 
-    def _mail(self, tenant: Tenant, kind: Kind, to: str, token: str | None) -> Mail:
-        base = f"{self._config.server.base_url}/{tenant.slug}"
-        auth = self._config.auth
-        link, hours = {
-            "confirm_email": (f"{base}/confirm?token={token}", auth.confirm_token_hours),
-            "reset_password": (f"{base}/reset?token={token}", auth.reset_token_hours),
-            "already_registered": (f"{base}/login", 0.0),
-        }[kind]
+    def _mail(self, tenant: Tenant, kind: Kind, to: str, path: str, hours: float = 0) -> Mail:
+        link = f"{self._config.server.base_url}/{tenant.slug}/{path}"
         rendered = render(tenant.settings.locale, kind, tenant=tenant.name, link=link, hours=hours)
         return Mail(to=to, subject=rendered.subject, text=rendered.text, html=rendered.html)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from cip.config import Locale
 
-Kind = Literal["confirm_email", "already_registered", "reset_password"]
+Kind = Literal["confirm_email", "choose_password", "already_registered", "reset_password"]
 LINK = "\0link"
 
 
@@ -32,6 +32,17 @@ EN: dict[Kind, MailText] = {
             "(it works for {hours} hours, once):",
             LINK,
             "If you did not sign up, just ignore this mail.",
+        ),
+    ),
+    "choose_password": MailText(
+        "Confirm your email and choose a password for {tenant}",
+        (
+            "Hello!",
+            "This address was used to sign up at {tenant} more than once, so we cannot tell "
+            "which password is yours. To confirm the address, choose your password with this "
+            "link (it works for {hours} hours, once):",
+            LINK,
+            "Links in earlier mails no longer work. If you did not sign up, just ignore this mail.",
         ),
     ),
     "already_registered": MailText(
@@ -66,6 +77,18 @@ RU: dict[Kind, MailText] = {
             "(она действует {hours} ч. и только один раз):",
             LINK,
             "Если вы не регистрировались, просто проигнорируйте это письмо.",
+        ),
+    ),
+    "choose_password": MailText(
+        "Подтвердите email и задайте пароль для {tenant}",
+        (
+            "Здравствуйте!",
+            "С этим адресом регистрировались на {tenant} несколько раз, и мы не знаем, какой "
+            "пароль ваш. Чтобы подтвердить адрес, задайте пароль по ссылке "
+            "(она действует {hours} ч. и только один раз):",
+            LINK,
+            "Ссылки из прежних писем больше не действуют. Если вы не регистрировались, просто "
+            "проигнорируйте это письмо.",
         ),
     ),
     "already_registered": MailText(

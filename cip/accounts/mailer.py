@@ -2,8 +2,10 @@
 
 Handlers `enqueue` a mail after their transaction commits and answer at once. The sender
 delivers through SMTP (aiosmtplib) and retries with exponential backoff; a mail that still
-fails is logged and dropped (the user can ask for it again). With no `[smtp] host` the whole
-mail, links included, is written to the log instead: the development mode. On shutdown the
+fails is logged and dropped (the user can ask for it again). The connection turns to TLS
+(STARTTLS) whenever the server offers it, and the relay password is sent only over TLS: a
+server that would take it in clear gets no mail, and the log says why. With no `[smtp] host`
+the whole mail, links included, is written to the log instead: the development mode. On shutdown the
 queue gets `[smtp] drain_timeout` seconds to empty; what is left is logged (without links).
 """
 
@@ -16,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
@@ -33,13 +36,20 @@ class Mail:
     html: str
 
     def message(self, sender: str) -> EmailMessage:
+        """The message as it leaves, dated now; its Message-ID names the sender's domain."""
         message = EmailMessage()
         message["From"] = sender
         message["To"] = self.to
         message["Subject"] = self.subject
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2])
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
         return message
+
+
+class PlainTextLogin(Exception):
+    """The server would take the relay password over an unencrypted connection."""
 
 
 class Mailer:
@@ -91,10 +101,21 @@ class Mailer:
                 Verbatim(mail.text),
             )
             return
+        message = mail.message(self.config.sender)  # one Message-ID for every attempt
         for attempt in range(self.config.retries + 1):
             try:
-                await self._send(mail)
+                await self._send(message)
                 log.info("mail sent: %r", mail.subject)
+                return
+            except PlainTextLogin:  # no retry can change what the server offers
+                log.error(
+                    "mail %r not sent: the SMTP server %s:%d offers no STARTTLS, and the [smtp] "
+                    "password is never sent in clear (use a server that offers STARTTLS, or set "
+                    "[smtp] use_tls for one that speaks TLS from the start)",
+                    mail.subject,
+                    self.config.host,
+                    self.config.port,
+                )
                 return
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 delay = self.config.retry_delay * 2**attempt
@@ -112,18 +133,23 @@ class Mailer:
                 )
                 await asyncio.sleep(delay)
 
-    async def _send(self, mail: Mail) -> None:
+    async def _send(self, message: EmailMessage) -> None:
         config = self.config
-        await aiosmtplib.send(
-            mail.message(config.sender),
+        client = aiosmtplib.SMTP(
             hostname=config.host,
             port=config.port,
-            username=config.user or None,
-            password=config.password or None,
             use_tls=config.use_tls,
-            start_tls=config.starttls,
+            # "auto" (None to aiosmtplib): STARTTLS whenever the server offers it
+            start_tls=config.starttls if isinstance(config.starttls, bool) else None,
+            cert_bundle=str(config.ca_file) if config.ca_file else None,
             timeout=config.timeout,
         )
+        async with client:
+            if config.user:
+                if client.get_transport_info("sslcontext") is None:
+                    raise PlainTextLogin
+                await client.login(config.user, config.password)
+            await client.send_message(message)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to `timeout` seconds for the queue to empty; log what is left."""

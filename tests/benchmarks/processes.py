@@ -80,6 +80,7 @@ def write_config(
         "auth": {
             "jwt_secret": secrets.token_urlsafe(48),
             "bcrypt_cost": BCRYPT_COST,
+            "login_failures_per_email_and_ip": GENEROUS,
             "login_failures_per_email": GENEROUS,
             "login_failures_per_ip": GENEROUS,
         },
@@ -87,6 +88,7 @@ def write_config(
             "chat_per_user_per_minute": GENEROUS,
             "chat_per_ip_per_minute": GENEROUS,
             "register_per_ip_per_hour": GENEROUS,
+            "email_per_address_and_ip_per_hour": GENEROUS,
             "email_per_address_per_hour": GENEROUS,
             "cabinet_reads_per_user_per_minute": GENEROUS,
             "cabinet_reads_per_ip_per_minute": GENEROUS,

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_SECRET = "test-" + "x" * 59
+TEST_SECRET = "9bfSXp7v9ey0zhdSBntFvRLiRHHsTB0_LzgXHvMQK2fXcEtt9TZZREPjvBXscExI"  # random
 
 
 class DatabaseServer:

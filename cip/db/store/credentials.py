@@ -1,5 +1,6 @@
 """Accounts as sign-in sees them, and their one-time tokens (email confirmation, password
-reset).
+reset). An unconfirmed account registered more than once has no password until its owner
+chooses one.
 
 Tokens reach the user in mails; only their SHA-256 is stored, and spending one is a single
 UPDATE that succeeds once, before the token expires.
@@ -38,7 +39,7 @@ class RegisteredRow(AccountRow):
 
 
 class CredentialsRow(AccountRow):
-    password_hash: str
+    password_hash: str | None  # None: registered more than once, no password chosen yet
 
 
 def token_hash(token: str) -> bytes:
@@ -53,6 +54,15 @@ async def register(
         db, tenant_id=tenant_id, email=email, password_hash=password_hash
     )
     return RegisteredRow.model_validate(dict(record)) if record else None
+
+
+async def register_again(db: Executor, *, tenant_id: UUID, account_id: UUID) -> bool:
+    """The unconfirmed account's address was registered once more: its confirmation links stop
+    working and it has no password until one is chosen through a mailed link. False when the
+    account was confirmed meanwhile (then nothing changed). Run it in a transaction."""
+    ids = {"tenant_id": tenant_id, "account_id": account_id}
+    await Q.void_confirmations.execute(db, **ids)
+    return await Q.unset_password.fetchrow(db, **ids) is not None
 
 
 async def by_email(db: Executor, *, tenant_id: UUID, email: str) -> CredentialsRow:
