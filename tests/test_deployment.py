@@ -17,7 +17,7 @@ from cip.config import Config, ConfigError, build_config
 from support.database import ROOT
 
 SMTP_VARIABLES = ["SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM"]
-STRONG_SECRET = "kq3V9xg2Yb7_NwR0ZsT4LmA8pHcD1eFuJ6iWoQyXvB5tKnE-GrhMzUa2Sd0lPfCj"  # token_urlsafe(48)
+STRONG_SECRET = "kq3V9xg2Yb7_NwR0ZsT4LmA8pHcD1eFuJ6iWoQyXvB5tKnE-GrhMzUa2Sd0lPfCj"  # 48 random
 
 
 def compose(name: str) -> dict[str, Any]:
