@@ -30,7 +30,8 @@ from cip.config import Config
 from cip.db import housekeeping
 from cip.db.pool import open_database
 from cip.http import openapi, pages
-from cip.http.context import tenant_context
+from cip.http.bodies import SlowBodies
+from cip.http.context import body_deadline, tenant_context
 from cip.http.middlewares import cors_preflight, error_envelope, request_log, security_headers
 from cip.limits import Clock, RateLimiter
 from cip.tenancy import TenantCache, sync_config_tenants
@@ -43,11 +44,12 @@ ME = TENANT + "/me"
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
     """The application; `clock` places rate-limit windows (tests pass one they can set)."""
     app = web.Application(
-        middlewares=[request_log, error_envelope, cors_preflight, tenant_context],
+        middlewares=[request_log, error_envelope, cors_preflight, body_deadline, tenant_context],
         client_max_size=config.limits.body_max_bytes,
     )
     app[keys.CONFIG] = config
     app[keys.CLOCK] = clock or Clock()
+    app[keys.SLOW_BODIES] = SlowBodies(config.server.slow_bodies_per_client)
     app.cleanup_ctx.extend([prompts_ctx, database_ctx, llm_ctx, streams_ctx, accounts_ctx])
     app.on_startup.append(services)
     app.on_startup.append(openapi.build_on_startup)

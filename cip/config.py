@@ -62,6 +62,10 @@ class ServerConfig(Section):
     state_dir: Path = Path("var")
     shutdown_timeout: float = Field(10.0, gt=0)
     backlog: int = Field(1024, ge=1, le=65535)
+    # A request body not all there with its headers must arrive within body_timeout, and one
+    # client address may have only slow_bodies_per_client of them arriving at once.
+    body_timeout: float = Field(10.0, gt=0)
+    slow_bodies_per_client: int = Field(16, ge=1)
     tenant_cache_seconds: float = Field(10.0, ge=0)
 
     @field_validator("base_url")

@@ -76,6 +76,12 @@ class PayloadTooLarge(ApiError):
     detail = "The request body is too large."
 
 
+class RequestTimeout(ApiError):
+    status = 408
+    code = "body_timeout"
+    detail = "The request body did not arrive in time."
+
+
 class UnsupportedMediaType(ApiError):
     status = 415
     code = "unsupported_media_type"
@@ -142,6 +148,7 @@ PROMPT_MISSING = "The assistant's instructions are missing on the server."
 
 
 BODY_INCOMPLETE = "The request body ended before it was complete."
+SLOW_BODIES = "Too many request bodies are still arriving from your address. Please retry."
 BODY_UNREADABLE = "The request body could not be decoded."
 
 

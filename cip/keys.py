@@ -15,12 +15,14 @@ from cip.chat.prompts import Prompts
 from cip.chat.streams import OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
+from cip.http.bodies import SlowBodies
 from cip.limits import Clock, RateLimiter
 from cip.tenancy import Tenant, TenantCache
 
 # Resources, in the order `create_app` builds them.
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
+SLOW_BODIES = web.AppKey("slow_bodies", SlowBodies)
 PROMPTS = web.AppKey("prompts", Prompts)
 POOL = web.AppKey("pool", asyncpg.Pool)
 TENANTS = web.AppKey("tenants", TenantCache)

@@ -8,15 +8,46 @@ an unknown tenant a 404. (The pages look their tenant up themselves: theirs is a
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from cip import errors, keys
 from cip.accounts.identity import Identity
-from cip.http.jsonio import path_uuid
-from cip.http.middlewares import API_PREFIX, Handler
+from cip.http.jsonio import path_uuid, read_body
+from cip.http.middlewares import API_PREFIX, Handler, error_response
 from cip.limits import MINUTE, cabinet_limits
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body not all there when its headers are is read here, within `[server]
+    body_timeout` (408 past it) and counted against its address's `slow_bodies_per_client`
+    (429 past it); both close the connection. The handler then reads the kept body."""
+    if request.body_exists and not request.content.is_eof():
+        server = request.app[keys.CONFIG].server
+        try:
+            with request.app[keys.SLOW_BODIES].arriving(client_ip(request)):
+                async with asyncio.timeout(server.body_timeout):
+                    await read_body(request)
+        except TimeoutError:
+            return await _closing(request, errors.RequestTimeout())
+        except errors.RateLimited as refused:
+            return await _closing(request, refused)
+    return await handler(request)
+
+
+async def _closing(request: web.Request, error: errors.ApiError) -> web.Response:
+    """The error's answer, sent now, then the connection closed: the rest of the body is
+    never read (aiohttp would otherwise linger, reading it, before closing)."""
+    response = error_response(error)
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
+    return response
 
 
 @web.middleware

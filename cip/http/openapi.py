@@ -40,7 +40,12 @@ _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 # Statuses any API route may answer, whatever it does.
 COMMON_ERRORS = {500: "Internal error", 503: "Database unavailable"}
 # And those of every route that reads a JSON body (`jsonio.parse_json`).
-BODY_ERRORS = {413: "Body too large", 415: "Body is not application/json"}
+BODY_ERRORS = {
+    408: "The body did not arrive in time",
+    413: "Body too large",
+    415: "Body is not application/json",
+    429: "Rate limited, or too many slow bodies from one address",
+}
 STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -51,6 +56,8 @@ STATUS_TEXT = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
+    409: "Conflict",
     413: "Body too large",
     415: "Unsupported media type",
     429: "Rate limited",
