@@ -42,8 +42,10 @@ check: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
 # Benchmarks against `cip serve` in its own process; prints one table (see README "Performance").
+# BENCH_ARGS="--only cabinet-dos" runs one suite (repeat --only for more; --help lists them).
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-test
-	$(PY) tests/benchmarks/run.py
+	$(PY) tests/benchmarks/run.py $(BENCH_ARGS)
 
 # requirements.lock: the runtime dependencies (and the build backend) pinned for the image,
 # Python 3.11 on Linux, every file with its hash. Resolved from PyPI alone (local pip settings

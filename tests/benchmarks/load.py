@@ -1,5 +1,5 @@
 """The load generator's primitives: one streamed chat timed as its client sees it, closed-loop
-workers, and percentiles.
+workers, timed GETs, and percentiles.
 
 A chat is timed from just before its request is sent: the time to its first answer delta,
 then every gap between deltas as they arrive. Both sides of a comparison are read by the same
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -126,6 +127,63 @@ async def closed_loop(
 
     await asyncio.gather(*(worker(index) for index in range(workers)))
     return chats
+
+
+@dataclass
+class Gets:
+    """GETs as their client saw them: each one's latency, and how many got each status."""
+
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def failures(self) -> int:
+        return self.statuses.total() - self.statuses[200]
+
+    def describe_failures(self) -> str:
+        """Each status but 200 with its count ("; 3 answered 429"); "" when all were 200."""
+        failed = sorted((status, n) for status, n in self.statuses.items() if status != 200)
+        return "".join(f"; {n} answered {status}" for status, n in failed)
+
+    def __iadd__(self, other: Gets) -> Gets:
+        self.latencies += other.latencies
+        self.statuses += other.statuses
+        return self
+
+
+async def timed_get(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], gets: Gets
+) -> bytes:
+    """One GET, read to its end and counted in `gets`; its body."""
+    started = time.perf_counter()
+    async with session.get(url, headers=headers) as response:
+        body = await response.read()
+    gets.latencies.append(time.perf_counter() - started)
+    gets.statuses[response.status] += 1
+    return body
+
+
+async def get_loop(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    *,
+    workers: int,
+    duration: float,
+    pause: float = 0.0,
+) -> Gets:
+    """`workers` clients GETting `url` back to back (`pause` seconds apart) for `duration`."""
+    gets = Gets()
+    end = time.perf_counter() + duration
+
+    async def worker() -> None:
+        while time.perf_counter() < end:
+            await timed_get(session, url, headers, gets)
+            if pause:
+                await asyncio.sleep(pause)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return gets
 
 
 def percentile(values: Sequence[float], q: float) -> float:

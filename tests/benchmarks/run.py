@@ -1,11 +1,15 @@
 """`make bench`: start the fake DeepSeek and `python -m cip serve` as processes of their own
 on a fresh database, run every benchmark against them, print one table, clean up.
 
-`CIP_BENCH_QUICK=1` runs fewer rounds (a smoke run of the harness, not a measurement).
+`--only NAME` (repeatable) runs only those suites, seeding only what they need, e.g.
+`python tests/benchmarks/run.py --only cabinet-dos` (or `make bench BENCH_ARGS="--only
+cabinet-dos"`). `CIP_BENCH_QUICK=1` runs fewer rounds (a smoke run of the harness, not a
+measurement).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import resource
@@ -13,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +26,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cabinet_dos
 import processes
 import query_layer
 import seed
@@ -29,13 +35,23 @@ from fake_deepseek import DELTAS
 from load import Side, chat_once, client_session
 from processes import ROOT, Process
 from roundtrips import RoundTripCounter
-from seed import CabinetTenant
+from seed import CabinetTenant, LongDialogs
 from suites import Row
 
 QUICK = os.environ.get("CIP_BENCH_QUICK") == "1"
 STREAMS = 1000
 POOL_SIZE = 20  # a stream holds no connection while it waits on the LLM: 20 serve thousands
 LOGINS = 20
+# Every suite, in the order they run.
+SUITES = (
+    "ttft",
+    "streams",
+    "cabinet",
+    "isolation",
+    "cabinet-dos",
+    "round-trips",
+    "query-layer",
+)
 
 
 def raise_file_limit() -> None:
@@ -60,7 +76,41 @@ async def wait_ready(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} never became ready")
 
 
-async def main() -> list[Row]:
+@dataclass(frozen=True)
+class Seeded:
+    chat_tenant: uuid.UUID
+    emails: list[str]
+    cabinet: tuple[CabinetTenant, CabinetTenant] | None  # 1,000 and 1,000,000 messages
+    long_dialogs: LongDialogs | None
+
+
+async def seed_for(database_url: str, only: frozenset[str]) -> Seeded:
+    """The chat tenant and its accounts, and the cabinet tenants the chosen suites read."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        chat_tenant = await seed.tenant(connection, "bench")
+        emails = await seed.accounts(connection, chat_tenant, LOGINS, processes.BCRYPT_COST)
+        cabinet = None
+        if "cabinet" in only:
+            cabinet = (
+                await seed.cabinet_tenant(connection, "cabinet-small", 1_000),
+                await seed.cabinet_tenant(connection, "cabinet-large", 1_000_000),
+            )
+        long_dialogs = None
+        if "cabinet-dos" in only:
+            long_dialogs = await seed.long_dialogs(
+                connection,
+                "cabinet-long",
+                (cabinet_dos.SHORT_TURNS, cabinet_dos.LONG_TURNS),
+                cabinet_dos.SAVED,
+            )
+        await seed.analyze(connection)
+    finally:
+        await connection.close()
+    return Seeded(chat_tenant, emails, cabinet, long_dialogs)
+
+
+async def main(only: frozenset[str]) -> list[Row]:
     raise_file_limit()
     prompt = (ROOT / "prompts/system_prompt.txt").read_text(encoding="utf-8").strip()
     rows: list[Row] = []
@@ -85,23 +135,17 @@ async def main() -> list[Row]:
         ):
             await wait_ready(cip_url)
             step("seeding")
-            connection = await asyncpg.connect(database_url)
-            try:
-                chat_tenant = await seed.tenant(connection, "bench")
-                emails = await seed.accounts(connection, chat_tenant, LOGINS, processes.BCRYPT_COST)
-                small = await seed.cabinet_tenant(connection, "cabinet-small", 1_000)
-                large = await seed.cabinet_tenant(connection, "cabinet-large", 1_000_000)
-                await seed.analyze(connection)
-            finally:
-                await connection.close()
-            pair = suites.sides(cip_url, llm_url, chat_tenant, prompt)
+            data = await seed_for(database_url, only)
+            pair = suites.sides(cip_url, llm_url, data.chat_tenant, prompt)
             async with client_session() as session:
-                rows += await _run(
-                    session, server, pair, cip_url, chat_tenant, emails, small, large
+                rows += await _run(session, server, pair, cip_url, database_url, data, only)
+            if "round-trips" in only:
+                rows.append(
+                    await _round_trips(folder, database_url, llm_url, pair, data.chat_tenant)
                 )
-            rows.append(await _round_trips(folder, database_url, llm_url, pair, chat_tenant))
-            step("query layer")
-            rows += await query_layer.rows(database_url)
+            if "query-layer" in only:
+                step("query layer")
+                rows += await query_layer.rows(database_url)
     return rows
 
 
@@ -114,39 +158,46 @@ async def _run(
     server: Process,
     pair: tuple[Side, Side],
     cip_url: str,
-    chat_tenant: uuid.UUID,
-    emails: list[str],
-    small: CabinetTenant,
-    large: CabinetTenant,
+    database_url: str,
+    data: Seeded,
+    only: frozenset[str],
 ) -> list[Row]:
     rows: list[Row] = []
-    step("time to first token")
-    rows += await suites.time_to_first_token(
-        session, pair, single_rounds=20 if QUICK else 120, loaded_rounds=2 if QUICK else 4
-    )
-    step("concurrent streams")
-    rows += await suites.concurrent_streams(
-        session, pair, server, streams=STREAMS, rounds=2 if QUICK else 4
-    )
-    step("cabinet reads")
-    rows += await suites.cabinet_reads(
-        session,
-        cip_url,
-        small,
-        large,
-        rounds=2 if QUICK else 6,
-        workers=8,
-        round_seconds=1.0 if QUICK else 2.0,
-    )
-    step("isolation")
-    rows += await suites.isolation(
-        session,
-        pair,
-        f"{cip_url}/api/v1/tenants/{chat_tenant}/login",
-        emails,
-        streams=100,
-        rounds=2 if QUICK else 4,
-    )
+    if "ttft" in only:
+        step("time to first token")
+        rows += await suites.time_to_first_token(
+            session, pair, single_rounds=20 if QUICK else 120, loaded_rounds=2 if QUICK else 4
+        )
+    if "streams" in only:
+        step("concurrent streams")
+        rows += await suites.concurrent_streams(
+            session, pair, server, streams=STREAMS, rounds=2 if QUICK else 4
+        )
+    if data.cabinet is not None:
+        step("cabinet reads")
+        rows += await suites.cabinet_reads(
+            session,
+            cip_url,
+            *data.cabinet,
+            rounds=2 if QUICK else 6,
+            workers=8,
+            round_seconds=1.0 if QUICK else 2.0,
+        )
+    if "isolation" in only:
+        step("isolation")
+        rows += await suites.isolation(
+            session,
+            pair,
+            f"{cip_url}/api/v1/tenants/{data.chat_tenant}/login",
+            data.emails,
+            streams=100,
+            rounds=2 if QUICK else 4,
+        )
+    if data.long_dialogs is not None:
+        step("long dialogs in the cabinet")
+        rows += await cabinet_dos.rows(
+            session, cip_url, database_url, data.long_dialogs, quick=QUICK
+        )
     return rows
 
 
@@ -239,10 +290,23 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def chosen_suites() -> frozenset[str]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SUITES,
+        metavar="SUITE",
+        help=f"run only this suite (repeatable): {', '.join(SUITES)}",
+    )
+    return frozenset(parser.parse_args().only or SUITES)
+
+
 if __name__ == "__main__":
+    only = chosen_suites()
     started = time.monotonic()
     with asyncio.Runner(loop_factory=new_loop) as runner:
-        result = runner.run(main())
+        result = runner.run(main(only))
     print(table(result))
     print(
         f"\n{len(result)} rows in {time.monotonic() - started:.0f} s "

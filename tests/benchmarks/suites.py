@@ -6,20 +6,31 @@ rows for the one table: what is measured, the target, the figure, and whether it
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 import orjson
 from fake_deepseek import DELTAS
-from load import Chat, Side, chat_once, cip_delta, closed_loop, percentile, upstream_delta
+from load import (
+    Chat,
+    Gets,
+    Side,
+    chat_once,
+    cip_delta,
+    closed_loop,
+    get_loop,
+    percentile,
+    upstream_delta,
+)
 from processes import Process
 from seed import CABINET_VISITOR, LOGIN_PASSWORD, CabinetTenant
 
 MS = 1000.0
 VISIT_CHATS = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ def sides(cip_url: str, llm_url: str, tenant_id: uuid.UUID, prompt: str) -> tupl
     return direct, through
 
 
-def alternating(rounds: int, pair: tuple[Side, Side]) -> Iterable[Side]:
+def alternating(rounds: int, pair: Sequence[T]) -> Iterable[T]:
     """direct, cip, cip, direct, direct, cip, ...: neither side always goes first."""
     for index in range(rounds):
         yield from pair if index % 2 == 0 else reversed(pair)
@@ -215,32 +226,6 @@ async def concurrent_streams(
 # --- 3. cabinet reads ------------------------------------------------------------------------
 
 
-async def _get_loop(
-    session: aiohttp.ClientSession,
-    url: str,
-    headers: dict[str, str],
-    *,
-    workers: int,
-    duration: float,
-) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    failures = 0
-    end = time.perf_counter() + duration
-
-    async def worker() -> None:
-        nonlocal failures
-        while time.perf_counter() < end:
-            started = time.perf_counter()
-            async with session.get(url, headers=headers) as response:
-                await response.read()
-                if response.status != 200:
-                    failures += 1
-            latencies.append(time.perf_counter() - started)
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return latencies, failures
-
-
 async def cabinet_reads(
     session: aiohttp.ClientSession,
     cip_url: str,
@@ -257,18 +242,17 @@ async def cabinet_reads(
         ("GET /me/dialogs", "me/dialogs"),
         ("GET /me/dialogs/{id}", "me/dialogs/{dialog_id}"),
     ):
-        latencies: dict[int, list[float]] = {small.messages: [], large.messages: []}
-        failures = 0
+        gets = {small.messages: Gets(), large.messages: Gets()}
         for index in range(rounds):
             for tenant in (small, large) if index % 2 == 0 else (large, small):
                 url = f"{cip_url}/api/v1/tenants/{tenant.tenant_id}/" + path.format(
                     dialog_id=tenant.dialog_id
                 )
-                seen, failed = await _get_loop(
+                gets[tenant.messages] += await get_loop(
                     session, url, headers, workers=workers, duration=round_seconds
                 )
-                latencies[tenant.messages] += seen
-                failures += failed
+        latencies = {size: seen.latencies for size, seen in gets.items()}
+        failures = sum(seen.failures for seen in gets.values())
         small_p50 = percentile(latencies[small.messages], 50)
         large_p50 = percentile(latencies[large.messages], 50)
         ratio = large_p50 / small_p50
