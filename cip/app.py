@@ -24,6 +24,7 @@ from cip.background import every
 from cip.chat import replies
 from cip.chat.llm import LlmClient
 from cip.chat.prompts import Prompts
+from cip.chat.stops import LISTEN_CHECK_INTERVAL, StopSignals
 from cip.chat.streams import CLIENT_CHECK_INTERVAL, OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
@@ -75,6 +76,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_database(config) as pool:
         await sync_config_tenants(pool, config)
         app[keys.POOL] = pool
+        app[keys.DATABASE_URL] = pool.url
         app[keys.TENANTS] = TenantCache(pool, config)
         clock = app[keys.CLOCK]
         app[keys.LIMITER] = RateLimiter(pool, clock)
@@ -93,18 +95,23 @@ async def llm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The registry of open streams, its watcher of gone clients, and the sweep of replies
-    whose process died (once now, then every `sweep_interval`)."""
+    """The registry of open streams, its watcher of gone clients, its ear for stop requests
+    from any instance, and the sweep of replies whose process died (once now, then every
+    `sweep_interval`)."""
     settings = app[keys.CONFIG].llm
     pool = app[keys.POOL]
     streams = app[keys.STREAMS] = OpenStreams()
+    stops = StopSignals(app[keys.DATABASE_URL], streams, app[keys.CONFIG].database.connect_timeout)
     sweep = partial(replies.sweep, pool, older_than=settings.total_timeout + settings.sweep_grace)
     await sweep()
+    await stops.start()
     async with (
         every(CLIENT_CHECK_INTERVAL, streams.abort_gone, name="stream-watcher"),
+        every(LISTEN_CHECK_INTERVAL, stops.listen, name="stop-listener"),
         every(settings.sweep_interval, sweep, name="sweep"),
     ):
         yield  # the streams were ended at shutdown (`end_streams`)
+    await stops.close()
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -154,6 +161,7 @@ def setup_routes(app: web.Application) -> None:
     add_get(API + "/tenants/by-slug/{slug}", tenant_info.by_slug)
     add_get(API + "/tenants/by-slug/{slug}/confirm", auth.confirm_by_slug)
     add_post(TENANT + "/chat", chat_stream.post_chat)
+    add_post(TENANT + "/chat/{message_id}/stop", chat_stream.stop_answer)
     add_get(ME + "/dialogs", my_dialogs.list_dialogs)
     add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
     add_get(ME + "/saved", my_saved.list_saved)

@@ -83,3 +83,17 @@ SET html = rendered.html
 FROM unnest(:ids::uuid[], :htmls::text[]) AS rendered (id, html)
 WHERE message.tenant_id = :tenant_id AND message.id = rendered.id
   AND message.html IS NULL AND message.status <> 'streaming';
+
+-- name: reply_of
+-- An answer of this user's dialogs, for its owner to stop: its status and when it was last
+-- written (on the database's clock, with that clock's now). No row for anyone else's message,
+-- or for a question.
+SELECT message.status, message.updated_at, now() AS checked_at
+FROM message
+JOIN dialog ON dialog.tenant_id = message.tenant_id AND dialog.id = message.dialog_id
+WHERE message.tenant_id = :tenant_id AND message.id = :message_id
+  AND message.role = 'assistant' AND dialog.user_id = :user_id;
+
+-- name: publish_stop
+-- Asks every instance to stop an answer; the one streaming it does (`cip.chat.stops`).
+SELECT pg_notify('cip_stop', :message_id::text);

@@ -138,28 +138,32 @@ async def test_stop_keeps_the_partial_answer(
     site: LiveServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
 ) -> None:
     tenant = await new_tenant(locale="en")
-    fake_llm.script = Script(deltas=["Part one. ", "Part two. "], gap=0.1, after="stall")
+    fake_llm.script = Script(deltas=["Part *one*. ", "Part two. "], gap=0.1, after="stall")
     page = await browser.new_page()
+    stops: list[str] = []
+    page.on(
+        "request", lambda request: stops.append(request.url) if "/stop" in request.url else None
+    )
     await page.goto(f"{site.url}/{tenant.slug}/chat")
     await send(page, "Write a long story")
     answer = page.locator("#messages .message.assistant").last
-    await expect(answer.locator(".bubble")).to_have_text("Part one. Part two.")
+    await expect(answer.locator(".bubble")).to_have_text("Part *one*. Part two.")
     await page.get_by_role("button", name="Stop").click()
 
-    await expect(answer).to_have_attribute("data-status", "interrupted")
-    await expect(answer.locator(".message-note")).to_have_text("Answer interrupted")
-    await expect(answer.locator(".bubble")).to_have_text("Part one. Part two.")
+    # The server stopped it: the answer is kept, stored and shown formatted, marked stopped.
+    await expect(answer).to_have_attribute("data-status", "stopped")
+    await expect(answer.locator(".message-note")).to_have_text("Answer stopped")
+    await expect(answer.locator(".bubble em")).to_have_text("one")
     await expect(page.get_by_role("button", name="Send")).to_be_visible()
     await asyncio.wait_for(fake_llm.disconnected.wait(), 10)  # nobody pays for unread tokens
+    assert len(stops) == 1
 
-    async def saved_as_interrupted() -> list[asyncpg.Record]:
+    async def saved_as_stopped() -> list[asyncpg.Record]:
         rows = await messages_of(pool, tenant.id)
-        return [
-            row for row in rows if row["role"] == "assistant" and row["status"] == "interrupted"
-        ]
+        return [row for row in rows if row["role"] == "assistant" and row["status"] == "stopped"]
 
-    [row] = await eventually(saved_as_interrupted)
-    assert row["content"] == "Part one. Part two. "
+    [row] = await eventually(saved_as_stopped)
+    assert row["content"] == "Part *one*. Part two. "
     assert browser.errors == []
 
 

@@ -1,5 +1,5 @@
-"""`POST /tenants/{tenant_id}/chat`: one question, its answer streamed over SSE (SPEC §6); the
-turn itself is `cip.chat.turn`."""
+"""`POST /tenants/{tenant_id}/chat`: one question, its answer streamed over SSE (SPEC §6), and
+`POST …/chat/{message_id}/stop`; the turn itself is `cip.chat.turn`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from cip import keys
+from cip.api.params import CALLER_ERRORS
 from cip.chat.rules import checked_message
-from cip.http.context import caller, client_ip
-from cip.http.jsonio import parse_json
+from cip.db.store.messages import MessageStatus
+from cip.http.context import caller, client_ip, visitor
+from cip.http.jsonio import json_response, parse_json, path_uuid
 from cip.http.openapi import ErrorOut, endpoint
 from cip.http.streaming import ResponseOutlet
 
@@ -56,3 +58,27 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
         tenant, who, question, dialog_id=body.dialog_id, ip=client_ip(request), outlet=outlet
     )
     return outlet.response
+
+
+class StopOut(BaseModel):
+    message_id: UUID
+    # `stopped`, or the status the answer had already ended with; `streaming` when the instance
+    # writing it did not store it stopped within two seconds (it may be gone: see the sweep).
+    status: MessageStatus
+
+
+@endpoint(
+    "Stop an answer being streamed, whichever instance streams it",
+    identity=True,
+    tag="chat",
+    responses={200: StopOut, 202: StopOut, **CALLER_ERRORS},
+)
+async def stop_answer(request: web.Request) -> web.Response:
+    """200 with the answer's final status (a finished answer keeps its own); 202 when it is
+    still `streaming` after the wait."""
+    who = await visitor(request)
+    message_id = path_uuid(request, "message_id")
+    status = await request.app[keys.CHAT].stop(request[keys.TENANT], who, message_id)
+    return json_response(
+        StopOut(message_id=message_id, status=status), status=202 if status == "streaming" else 200
+    )

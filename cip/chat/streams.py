@@ -7,7 +7,9 @@ fail. So a watcher (`abort_gone`, run a few times a second) looks at every open 
 and aborts the turn of a gone client: a request still waiting for its headers is cancelled,
 a streaming answer has its upstream closed at once, and the chat service stores what there is.
 At shutdown every turn is aborted the same way (`abort_all`), and so is every turn that starts
-after it, so SIGTERM ends every chat at once, whatever its phase.
+after it, so SIGTERM ends every chat at once, whatever its phase. Its owner may stop an answer
+(`stop`, reached from any instance through `cip.chat.stops`): it is aborted the same way and
+stored `stopped`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
+from uuid import UUID
 
 from cip.chat.llm import LlmStream
 
 CLIENT_GONE = "client_gone"
 SHUTDOWN = "shutdown"
+STOPPED = "stopped"  # by its owner
 CLIENT_CHECK_INTERVAL = 0.25  # seconds between two looks at every open turn's client
 
 
@@ -46,10 +50,11 @@ class TurnAborted(Exception):
 class Watch:
     """One turn in flight, as the watcher and shutdown see it."""
 
-    __slots__ = ("_opening", "_stream", "abort_reason", "outlet")
+    __slots__ = ("_opening", "_stream", "abort_reason", "message_id", "outlet")
 
-    def __init__(self, outlet: Outlet) -> None:
+    def __init__(self, outlet: Outlet, message_id: UUID) -> None:
         self.outlet = outlet
+        self.message_id = message_id
         self.abort_reason: str | None = None
         self._opening: asyncio.Future[LlmStream] | None = None
         self._stream: LlmStream | None = None
@@ -85,30 +90,36 @@ class Watch:
 
 class OpenStreams:
     def __init__(self) -> None:
-        self._open: set[Watch] = set()
+        self._open: dict[UUID, Watch] = {}  # by the id of the answer being written
         self._closing = False
 
     def __len__(self) -> int:
         return len(self._open)
 
     @contextlib.contextmanager
-    def track(self, outlet: Outlet) -> Iterator[Watch]:
-        watch = Watch(outlet)
-        self._open.add(watch)
+    def track(self, outlet: Outlet, message_id: UUID) -> Iterator[Watch]:
+        """Watch the turn writing answer `message_id` into `outlet` while the block lasts."""
+        watch = self._open[message_id] = Watch(outlet, message_id)
         if self._closing:  # the service is shutting down: this turn must not start
             watch.abort(SHUTDOWN)
         try:
             yield watch
         finally:
-            self._open.discard(watch)
+            del self._open[message_id]
+
+    def stop(self, message_id: UUID) -> None:
+        """Its owner stops answer `message_id`, if this instance is writing it."""
+        watch = self._open.get(message_id)
+        if watch is not None:
+            watch.abort(STOPPED)
 
     def abort_gone(self) -> None:
-        for watch in list(self._open):
+        for watch in list(self._open.values()):
             if watch.outlet.is_gone():
                 watch.abort(CLIENT_GONE)
 
     def abort_all(self) -> None:
         """Shutdown: abort every open turn, and every turn started from now on."""
         self._closing = True
-        for watch in list(self._open):
+        for watch in list(self._open.values()):
             watch.abort(SHUTDOWN)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -30,19 +31,29 @@ from pydantic import BaseModel
 
 from cip import errors
 from cip.accounts.identity import Identity
-from cip.chat import rules, sse
+from cip.chat import replies, rules, sse
 from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmFailureKind, LlmStream
 from cip.chat.markdown import markdown_html
 from cip.chat.prompts import Prompts
-from cip.chat.streams import CLIENT_GONE, SHUTDOWN, OpenStreams, Outlet, TurnAborted, Watch
+from cip.chat.streams import (
+    CLIENT_GONE,
+    SHUTDOWN,
+    STOPPED,
+    OpenStreams,
+    Outlet,
+    TurnAborted,
+    Watch,
+)
 from cip.config import LlmConfig
 from cip.db.store import messages
-from cip.db.store.messages import ReplyStatus, TurnRow
+from cip.db.store.messages import MessageStatus, ReplyStatus, TurnRow
 from cip.limits import MINUTE, RateLimiter
 from cip.tenancy import Tenant
 
 log = logging.getLogger(__name__)
 DONE = b"data: [DONE]\n\n"
+STOP_WAIT = 2.0  # seconds a stop request waits for the answer to be stored `stopped`
+STOP_POLL_INTERVAL = 0.05
 
 # What a visitor is told of each way the LLM can fail.
 FAILURE_TEXT: dict[LlmFailureKind, str] = {
@@ -138,20 +149,48 @@ class ChatService:
             model=settings.model,
             temperature=settings.temperature,
         )
-        with self._streams.track(outlet) as watch:
+        meta = ChatMetaOut(
+            dialog_id=turn.dialog_id,
+            user_message_id=turn.user_message_id,
+            message_id=turn.message_id,
+        )
+        with self._streams.track(outlet, turn.message_id) as watch:
             stream = await self._open(tenant.id, turn, turn.message_id, request, watch)
-            meta = ChatMetaOut(
-                dialog_id=turn.dialog_id,
-                user_message_id=turn.user_message_id,
-                message_id=turn.message_id,
+            if stream is None:
+                await self._stopped_before_start(tenant.id, meta, outlet)
+            else:
+                await self._relay(Answer(tenant.id, meta, stream), outlet)
+
+    async def stop(self, tenant: Tenant, caller: Identity, message_id: UUID) -> MessageStatus:
+        """Stop answer `message_id` of the caller's, on whichever instance writes it; its status
+        once stopped, or at once for an answer already finished. An answer whose writer has not
+        stored it within `STOP_WAIT` seconds is reported `streaming`. 404 for anything else."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_WAIT
+        published = False
+        while True:
+            reply = await messages.reply_of(
+                self._pool, tenant_id=tenant.id, user_id=caller.user_id, message_id=message_id
             )
-            await self._relay(Answer(tenant.id, meta, stream), outlet)
+            status = replies.effective_status(
+                reply.status,
+                reply.updated_at,
+                reply.checked_at,
+                timedelta(seconds=self._settings.total_timeout),
+            )
+            if status != "streaming" or loop.time() >= deadline:
+                return status
+            if not published:
+                await messages.publish_stop(self._pool, message_id=message_id)
+                published = True
+            await asyncio.sleep(STOP_POLL_INTERVAL)
 
     async def _open(
         self, tenant_id: UUID, turn: TurnRow, reply_id: UUID, request: ChatRequest, watch: Watch
-    ) -> LlmStream:
-        """The LLM's stream; when it fails or the turn is aborted first, the reply's
-        placeholder goes and the API error names the stored question."""
+    ) -> LlmStream | None:
+        """The LLM's stream, or None when its owner stopped the turn first; when it fails or
+        is aborted otherwise, the reply's placeholder goes and the API error names the stored
+        question."""
         discard = partial(
             messages.discard_reply, self._pool, tenant_id=tenant_id, message_id=reply_id
         )
@@ -163,6 +202,8 @@ class ChatService:
                 FAILURE_TEXT[failure.kind], code=failure.kind.value, extra=_saved(turn)
             ) from None
         except TurnAborted as aborted:
+            if aborted.reason == STOPPED:
+                return None
             await discard()
             if aborted.reason == SHUTDOWN:
                 raise errors.ServiceUnavailable(
@@ -172,6 +213,30 @@ class ChatService:
         except asyncio.CancelledError:
             await asyncio.shield(discard())
             raise
+
+    async def _stopped_before_start(
+        self, tenant_id: UUID, meta: ChatMetaOut, outlet: Outlet
+    ) -> None:
+        """An answer stopped before the LLM sent anything: stored empty as `stopped`, and
+        the stream opened only to say so."""
+        await messages.finish_reply(
+            self._pool,
+            tenant_id=tenant_id,
+            message_id=meta.message_id,
+            content="",
+            html="",
+            status="stopped",
+            finish_reason=STOPPED,
+            usage=None,
+        )
+        done = ChatDoneOut(message_id=meta.message_id, finish_reason=STOPPED, usage=None)
+        deadline = asyncio.get_running_loop().time() + self._settings.write_timeout
+        with contextlib.suppress(ConnectionError):
+            await self._send(
+                outlet,
+                sse.encode(meta, event="meta") + sse.encode(done, event="done") + DONE,
+                deadline,
+            )
 
     async def _relay(self, answer: Answer, outlet: Outlet) -> None:
         """Stream the answer to `outlet`, then store it with its final status, then send the
@@ -192,18 +257,18 @@ class ChatService:
             ending = error_event(errors.REPLY_NOT_SAVED, "database_unavailable")
         if ending:
             with contextlib.suppress(ConnectionError):
-                await self._send(outlet, ending, stream)
+                await self._send(outlet, ending, stream.deadline)
 
     async def _pump(self, answer: Answer, outlet: Outlet) -> tuple[ReplyStatus, bytes]:
         """Relay deltas and heartbeats; return the reply's status and the final events to send
         once it is stored."""
         stream = answer.stream
         try:
-            await self._send(outlet, sse.encode(answer.meta, event="meta"), stream)
+            await self._send(outlet, sse.encode(answer.meta, event="meta"), stream.deadline)
             async for texts in stream.deltas(self._settings.heartbeat_interval):
                 # Pieces that arrived together leave in one send: under load that is most.
                 data = b"".join(map(_delta_event, texts)) if texts else sse.PING
-                await self._send(outlet, data, stream)
+                await self._send(outlet, data, stream.deadline)
         except LlmFailure as failure:
             return "error", _failure_event(failure)
         except ConnectionError:
@@ -214,21 +279,28 @@ class ChatService:
             return "error", error_event(errors.INTERNAL_ERROR, "internal_error")
         if stream.abort_reason == SHUTDOWN:
             return "interrupted", error_event(errors.SERVICE_RESTARTING, "service_restarting")
+        if stream.abort_reason == STOPPED:
+            stream.finish_reason = STOPPED
+            return "stopped", self._done(answer, stream)
         if stream.abort_reason:
             return "interrupted", b""
+        return "complete", self._done(answer, stream)
+
+    def _done(self, answer: Answer, stream: LlmStream) -> bytes:
+        """The final events of an answer that ended as it should."""
         done = ChatDoneOut(
             message_id=answer.meta.message_id,
             finish_reason=stream.finish_reason,
             usage=stream.usage,
         )
-        return "complete", sse.encode(done, event="done") + DONE
+        return sse.encode(done, event="done") + DONE
 
-    async def _send(self, outlet: Outlet, data: bytes, stream: LlmStream) -> None:
-        """One write, within `write_timeout` and the answer's total deadline; past them the
-        client is dropped (`ConnectionResetError`)."""
-        deadline = asyncio.get_running_loop().time() + self._settings.write_timeout
+    async def _send(self, outlet: Outlet, data: bytes, deadline: float) -> None:
+        """One write, within `write_timeout` and `deadline` (the answer's, loop time); past
+        them the client is dropped (`ConnectionResetError`)."""
+        own = asyncio.get_running_loop().time() + self._settings.write_timeout
         try:
-            async with asyncio.timeout_at(min(deadline, stream.deadline)):
+            async with asyncio.timeout_at(min(own, deadline)):
                 await outlet.write(data)
         except TimeoutError:
             outlet.abandon()

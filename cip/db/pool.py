@@ -52,6 +52,7 @@ class BoundedPool(asyncpg.Pool):
     here is the database's fault, not a client's broken connection elsewhere."""
 
     acquire_timeout: float | None = None
+    url = ""  # where it connects: for a connection of its own beside the pool (LISTEN)
 
     def acquire(self, *, timeout: float | None = None) -> Any:
         return _reaching(
@@ -75,7 +76,7 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     transaction left open before it calls this."""
 
 
-async def create_pool(url: str, settings: DatabaseConfig) -> asyncpg.Pool:
+async def create_pool(url: str, settings: DatabaseConfig) -> BoundedPool:
     pool = BoundedPool(
         url,
         min_size=min(settings.pool_min_size, settings.pool_max_size),
@@ -91,11 +92,13 @@ async def create_pool(url: str, settings: DatabaseConfig) -> asyncpg.Pool:
         reset=keep_session,
     )
     pool.acquire_timeout = settings.acquire_timeout
-    return await pool
+    pool.url = url
+    await pool
+    return pool
 
 
 @asynccontextmanager
-async def open_database(config: Config) -> AsyncIterator[asyncpg.Pool]:
+async def open_database(config: Config) -> AsyncIterator[BoundedPool]:
     """The database (embedded if no URL), migrated when `auto_migrate` is on, and its pool."""
     async with database_url(config) as url:
         if config.database.auto_migrate:

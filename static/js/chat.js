@@ -120,7 +120,7 @@ async function send(message) {
         userArticle.dataset.messageId = payload.user_message_id;
         answer.dataset.messageId = payload.message_id;
       } else if (event.event === 'done') {
-        outcome = 'complete';
+        outcome = payload.finish_reason === 'stopped' ? 'stopped' : 'complete';
       } else if (event.event === 'error') {
         outcome = 'error';
         showStatus(status, t('error.stream'));
@@ -155,10 +155,29 @@ async function send(message) {
   finish(answer, text, outcome);
 }
 
+/** Stop: the server stops the answer (on whichever instance streams it) and the stream ends
+ * with `done`; before the answer has an id, or if that request fails, the request is
+ * abandoned instead (the server then keeps the text so far as interrupted). */
+async function stopAnswer() {
+  const id = log.querySelector('.message.assistant[data-status="streaming"]')?.dataset.messageId;
+  if (!id) {
+    controller?.abort();
+    return;
+  }
+  stopButton.disabled = true;
+  try {
+    await api(apiPath(`/chat/${encodeURIComponent(id)}/stop`), { method: 'POST', identity: true });
+  } catch {
+    controller?.abort();
+  } finally {
+    stopButton.disabled = false;
+  }
+}
+
 async function finish(answer, text, outcome) {
   delete answer.querySelector('.bubble').dataset.thinking;
-  if (outcome === 'complete' && dialogId) {
-    setMessageStatus(answer, 'complete');
+  if ((outcome === 'complete' || (outcome === 'stopped' && text.length)) && dialogId) {
+    setMessageStatus(answer, outcome);
     await showDialog();
   } else if (text.length === 0 && outcome !== 'error') {
     answer.remove(); // stopped or failed before any text: nothing to keep
@@ -211,7 +230,7 @@ function init() {
       submit();
     }
   });
-  stopButton.addEventListener('click', () => controller?.abort());
+  stopButton.addEventListener('click', stopAnswer);
   $('#new-dialog').addEventListener('click', startNewDialog);
 }
 

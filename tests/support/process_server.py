@@ -154,11 +154,16 @@ async def make_process_server(
 ) -> AsyncIterator[Callable[..., ProcessServer]]:
     servers: list[ProcessServer] = []
 
-    def make(**sections: dict[str, Any]) -> ProcessServer:
+    def make(*, same_database_as: ProcessServer | None = None, **sections: Any) -> ProcessServer:
+        """A server on a fresh database, or on `same_database_as`'s (another instance)."""
         folder = tmp_path / f"server-{len(servers)}"
         folder.mkdir()
         port = free_port()
-        database_url = database_server.create_database("cip_process")
+        database_url = (
+            same_database_as.database_url
+            if same_database_as is not None
+            else database_server.create_database("cip_process")
+        )
         raw = base_sections(port, database_url, folder / "var", fake_llm.url)
         for section, values in sections.items():
             raw[section] = {**raw.get(section, {}), **values}

@@ -4,6 +4,7 @@ answers rendered by their first reader, and the sweep of replies whose writer di
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from cip.db.queries import Executor, queries
 
 Q = queries("messages")
 MessageStatus = Literal["complete", "streaming", "interrupted", "stopped", "error"]
-ReplyStatus = Literal["complete", "interrupted", "error"]  # what a finished stream stores
+ReplyStatus = Literal["complete", "interrupted", "stopped", "error"]  # what a stream stores
 
 
 class StoredMessage(BaseModel):
@@ -38,6 +39,9 @@ class TurnRow(BaseModel):
     user_message_id: UUID
     message_id: UUID | None  # the reply placeholder; None when no reply will be streamed
     history: list[HistoryItem]
+
+
+MESSAGE_NOT_FOUND = "Message not found."
 
 
 def dialog_not_found() -> errors.NotFound:
@@ -101,6 +105,28 @@ async def discard_reply(db: Executor, *, tenant_id: UUID, message_id: UUID) -> N
 async def store_html(db: Executor, *, tenant_id: UUID, html: dict[UUID, str]) -> None:
     """Keep the HTML rendered for answers stored without one (message id -> HTML)."""
     await Q.store_html.execute(db, tenant_id=tenant_id, ids=list(html), htmls=list(html.values()))
+
+
+class ReplyStateRow(BaseModel):
+    status: MessageStatus
+    updated_at: datetime
+    checked_at: datetime  # the database's clock when it was read
+
+
+async def reply_of(
+    db: Executor, *, tenant_id: UUID, user_id: str, message_id: UUID
+) -> ReplyStateRow:
+    """The state of an answer of this user's dialogs; 404 for anything else."""
+    record = await Q.reply_of.fetchrow(
+        db, tenant_id=tenant_id, user_id=user_id, message_id=message_id
+    )
+    if record is None:
+        raise errors.NotFound(MESSAGE_NOT_FOUND, code="message_not_found")
+    return ReplyStateRow.model_validate(dict(record))
+
+
+async def publish_stop(db: Executor, *, message_id: UUID) -> None:
+    await Q.publish_stop.execute(db, message_id=str(message_id))
 
 
 async def interrupt_stale(db: Executor, *, older_than: float) -> int:

@@ -11,14 +11,13 @@ from pydantic import BaseModel
 
 from cip import errors
 from cip.db.queries import Executor, queries
-from cip.db.store.messages import StoredMessage
+from cip.db.store.messages import MESSAGE_NOT_FOUND, StoredMessage
 
 Q = queries("saved_items")
 SavedType = Literal["message", "content"]
 
 SAVED_ITEM_NOT_FOUND = "Saved item not found."
 SAVED_ITEMS_FULL = "You have saved {limit} items, the most you can keep. Delete some first."
-MESSAGE_NOT_FOUND = "Message not found."
 
 
 class SavedMessageRow(StoredMessage):
