@@ -12,7 +12,13 @@ import uuid
 import asyncpg
 import pytest
 
-from support.chat_client import guest, messages_of, post_chat, wait_for_row
+from support.chat_client import (
+    ask_while_headers_are_held,
+    guest,
+    messages_of,
+    post_chat,
+    wait_for_row,
+)
 from support.fake_llm import FakeLlm, Script
 from support.fixtures import NewTenant, StartClient
 from support.sse_events import parse_sse
@@ -27,11 +33,8 @@ async def test_a_visitor_who_leaves_before_the_llm_answers_cancels_the_request(
     client = await start_client(llm={"first_token_timeout": 60})
     tenant = await new_tenant()
     user = guest()
-    fake_llm.script = Script(hold_headers=asyncio.Event())
-    asking = asyncio.create_task(post_chat(client, tenant, user_id=user, message="Anyone?"))
     async with asyncio.timeout(GUARD):
-        while not fake_llm.requests:
-            await asyncio.sleep(0.01)
+        asking = await ask_while_headers_are_held(client, fake_llm, tenant, user, "Anyone?")
         asking.cancel()  # the visitor closes the tab
         await fake_llm.disconnected.wait()
         while True:  # the reply's placeholder goes; the question stays

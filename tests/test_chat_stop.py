@@ -11,7 +11,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from support.chat_client import guest, messages_of, post_chat, wait_for_row
+from support.chat_client import (
+    ask_while_headers_are_held,
+    guest,
+    messages_of,
+    post_chat,
+    wait_for_row,
+)
 from support.fake_llm import FakeLlm, Script
 from support.fixtures import Client, NewTenant, StartClient
 from support.process_server import ProcessServer
@@ -98,11 +104,8 @@ async def test_an_answer_stopped_before_the_llm_answered_is_stored_empty(
     client = await start_client(llm={"first_token_timeout": 60})
     tenant = await new_tenant()
     user = guest()
-    fake_llm.script = Script(hold_headers=asyncio.Event())
-    asking = asyncio.create_task(post_chat(client, tenant, user_id=user, message="Slow?"))
     async with asyncio.timeout(GUARD):
-        while not fake_llm.requests:
-            await asyncio.sleep(0.01)
+        asking = await ask_while_headers_are_held(client, fake_llm, tenant, user, "Slow?")
         [row] = await pool.fetch(
             "SELECT id FROM message WHERE tenant_id = $1 AND role = 'assistant'", tenant.id
         )

@@ -18,7 +18,7 @@ from cip.config import Config
 from cip.db.store.tenants import TenantRow
 from support.clock import ManualClock
 from support.database import ROOT
-from support.fake_llm import FakeLlm
+from support.fake_llm import FakeLlm, Script
 from support.fixtures import Client
 from support.sse_events import parse_sse
 
@@ -117,3 +117,15 @@ async def wait_for_row(pool: asyncpg.Pool, message_id: str, status: str) -> dict
             return row
         await asyncio.sleep(0.05)
     raise AssertionError(f"message {message_id} never became {status}: {row}")
+
+
+async def ask_while_headers_are_held(
+    client: Client, fake_llm: FakeLlm, tenant: TenantRow, user_id: str, message: str
+) -> asyncio.Task[Any]:
+    """A visitor's chat whose LLM has the request but keeps its response headers back (until
+    the test ends): the task of the visitor's request, once the LLM has it."""
+    fake_llm.script = Script(hold_headers=asyncio.Event())
+    asking = asyncio.create_task(post_chat(client, tenant, user_id=user_id, message=message))
+    while not fake_llm.requests:
+        await asyncio.sleep(0.01)
+    return asking
