@@ -1,11 +1,17 @@
 """Every named statement stays inside one tenant, which is what lets the tenant-owned tables be
-distributed by tenant_id (Citus): each table it touches has its tenant_id fixed to `:tenant_id`
-(`tests/support/tenant_sql.py` says exactly how). The checker is tested too, on small
-statements that keep the rule and on several that break it."""
+distributed by tenant_id (README, "Scaling out"): each table it touches has its tenant_id fixed
+to `:tenant_id` (`tests/support/tenant_sql.py` says exactly how). The checker is tested too, on
+small statements that keep the rule and on several that break it. The README's Citus script is
+checked against the migrations."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pglast
 import pytest
+from pglast import ast
 
 from cip.db.migrations import MIGRATIONS_DIR
 from cip.db.queries import SQL_DIR, Statement, compile_statement, queries
@@ -189,3 +195,35 @@ def test_what_the_checker_cannot_follow_fails() -> None:
     assert findings("SELECT id FROM dialogs WHERE tenant_id = :tenant_id") == [
         "unknown table dialogs"
     ]
+
+
+# The README's Citus steps.
+
+
+def test_the_readme_distributes_every_tenant_owned_table_after_what_it_references() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    _, heading, rest = readme.partition("\n## Scaling out\n")
+    script = re.search(r"```sql\n(.*?)```", rest.split("\n## ", 1)[0], re.DOTALL)
+    assert heading and script, 'README.md: no SQL script under "Scaling out"'
+    calls: list[tuple[str, list[str]]] = []  # each function called, with its string arguments
+    for raw in pglast.parse_sql(script.group(1)):
+        assert isinstance(raw.stmt, ast.SelectStmt)
+        for target in raw.stmt.targetList or ():
+            call = target.val
+            assert isinstance(call, ast.FuncCall) and call.funcname
+            function, arguments = call.funcname[-1], call.args or ()
+            assert isinstance(function, ast.String)
+            strings = [
+                str(argument.val.sval)
+                for argument in arguments
+                if isinstance(argument, ast.A_Const) and isinstance(argument.val, ast.String)
+            ]
+            calls.append((str(function.sval), strings))
+    distributed = {args[0]: args[1:] for name, args in calls if name == "create_distributed_table"}
+    reference = {args[0] for name, args in calls if name == "create_reference_table"}
+    assert distributed == {table: ["tenant_id"] for table in SCHEMA.tenant_owned}
+    assert not reference & SCHEMA.tenant_owned
+    done: list[str] = []
+    for table in [args[0] for _, args in calls]:
+        assert SCHEMA.references[table] <= set(done), f"{table} before what it references"
+        done.append(table)
