@@ -38,6 +38,9 @@ setup(
             "tomli-w>=1.0",
             "aiosql>=15.0",  # compared with the own query loader by `make bench`
             "pyyaml>=6.0",  # reads the compose files (tests/test_deployment.py)
+            # PostgreSQL's parser, for tests/test_sql_tenancy.py: pinned, as its grammar follows
+            # PostgreSQL's releases.
+            "pglast==8.8",
             # The gates (`make check`): pinned, so a new release cannot fail a green tree.
             "ruff==0.17.6",
             "mypy==2.4.1",
