@@ -136,9 +136,13 @@ async def is_ready(pool: asyncpg.Pool, timeout: float) -> bool:
 async def check_connection_budget(db: Executor, settings: DatabaseConfig, processes: int) -> None:
     """Warn when `processes` pools of `pool_max_size` connections each may ask PostgreSQL for
     more than its `max_connections`: at the peak, the connections past it are refused and
-    their requests answered 503."""
+    their requests answered 503. Skipped when the database cannot be reached: the service
+    starts without it (`/readyz` tells)."""
     wanted = processes * settings.pool_max_size
-    max_connections = int(await db.fetchval("SHOW max_connections"))
+    try:
+        max_connections = int(await db.fetchval("SHOW max_connections"))
+    except (errors.DatabaseUnavailable, *UNREACHABLE):
+        return
     if wanted > max_connections:
         log.warning(
             "%d process(es) x [database] pool_max_size %d = %d connections, more than "
