@@ -29,7 +29,7 @@ from cip.chat.streams import CLIENT_CHECK_INTERVAL, OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
 from cip.db import housekeeping
-from cip.db.pool import open_database
+from cip.db.pool import check_connection_budget, open_database
 from cip.http import openapi, pages
 from cip.http.bodies import SlowBodies
 from cip.http.context import body_deadline, tenant_context
@@ -70,10 +70,13 @@ async def prompts_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The database (embedded without a URL, migrated), its pool, the config file's tenants,
-    and what reads through the pool; tidied up every few minutes."""
+    """The database (embedded without a URL, migrated), its pool (checked against the
+    server's max_connections), the config file's tenants, and what reads through the pool;
+    tidied up every few minutes."""
     config = app[keys.CONFIG]
     async with open_database(config) as pool:
+        if config.server.workers == 1:  # several: their supervisor checked once for them all
+            await check_connection_budget(pool, config.database, processes=1)
         await sync_config_tenants(pool, config)
         app[keys.POOL] = pool
         app[keys.DATABASE_URL] = pool.url

@@ -8,24 +8,30 @@ import errno
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
-from typing import NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import asyncpg
 from aiohttp import web
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from cip.app import create_app
-from cip.chat.prompts import PromptMissing
+from cip.chat.prompts import PromptMissing, Prompts
 from cip.config import Config, ConfigError, TenantName, WelcomeMessage, load_config
 from cip.db.embedded import database_url
 from cip.db.migrations import apply_migrations
-from cip.db.pool import init_connection, unapplied_migrations
+from cip.db.pool import (
+    check_connection_budget,
+    init_connection,
+    migrate_on_start,
+    unapplied_migrations,
+)
 from cip.db.store import tenants
-from cip.logs import configure_logging
+from cip.logs import configure_logging, show_process_ids
 from cip.slugs import checked_slug
+from cip.supervisor import Supervisor, as_worker, check_address_free
 from cip.tenancy import Tenant, sync_config_tenants
 
 log = logging.getLogger("cip")
@@ -80,7 +86,12 @@ def parser() -> argparse.ArgumentParser:
         "--config", help="path to config.toml (default: $CIP_CONFIG or ./config.toml)"
     )
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP service")
+    serve_command = commands.add_parser("serve", help="run the HTTP service")
+    serve_command.add_argument(
+        "--workers",
+        type=validated(TypeAdapter(Annotated[int, Field(ge=1)]), "a whole number, 1 or more"),
+        help="processes serving the port (default: [server] workers, 1)",
+    )
     commands.add_parser("migrate", help="apply database migrations and config-file tenants")
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="tenant_command", required=True
@@ -103,8 +114,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging()
+    return reporting_failures(lambda: run(args, load_config(args.config)))
+
+
+def reporting_failures(command: Callable[[], int]) -> int:
+    """The command's exit code; a failure it can explain is one line on stderr and 2."""
     try:
-        return run(args, load_config(args.config))
+        return command()
     except (ConfigError, CommandFailed) as exc:
         print(f"cip: {exc}", file=sys.stderr)
         return 2
@@ -112,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "serve":
+        if args.workers is not None:
+            server = config.server.model_copy(update={"workers": args.workers})
+            config = config.model_copy(update={"server": server})
         return serve(config)
     if args.command == "migrate":
         return asyncio.run(migrate(config))
@@ -143,27 +162,77 @@ async def freeze_startup_heap(app: web.Application) -> None:
 
 
 def serve(config: Config) -> int:
-    app = create_app(config)
-    app.on_startup.append(freeze_startup_heap)
-    host, port = config.server.host, config.server.port
+    if config.server.workers == 1:
+        return serve_here(config)
+    return asyncio.run(serve_workers(config))
+
+
+@contextmanager
+def start_failures(config: Config) -> Iterator[None]:
+    """What stops `cip serve` at start, as a `CommandFailed`: no default prompt, an address
+    it cannot listen on."""
     try:
-        web.run_app(
-            app,
-            host=host,
-            port=port,
-            access_log=None,
-            shutdown_timeout=config.server.shutdown_timeout,
-            backlog=config.server.backlog,
-            print=lambda message: log.info("%s", " ".join(message.split())),
-            loop=event_loop(),
-        )
+        yield
     except PromptMissing as exc:
         raise CommandFailed(str(exc)) from None
     except OSError as exc:
         if exc.errno not in BIND_ERRORS:
             raise
+        host, port = config.server.host, config.server.port
         raise CommandFailed(CANNOT_LISTEN.format(host, port, BIND_ERRORS[exc.errno])) from None
+
+
+def serve_here(config: Config, *, worker: bool = False) -> int:
+    """Serve in this process: the whole service, or one of `serve_workers`' workers (which
+    share the port through SO_REUSEPORT)."""
+    app = create_app(config)
+    if worker:
+        as_worker(app)
+    app.on_startup.append(freeze_startup_heap)
+    with start_failures(config):
+        web.run_app(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            access_log=None,
+            shutdown_timeout=config.server.shutdown_timeout,
+            backlog=config.server.backlog,
+            reuse_port=worker,
+            print=lambda message: log.info("%s", " ".join(message.split())),
+            loop=event_loop(),
+        )
     return 0
+
+
+async def serve_workers(config: Config) -> int:
+    """`cip serve` with several workers (`cip.supervisor`). What must happen once happens here,
+    before any worker starts: the checks that stop the start (the address, the default
+    prompt, the database reachable), the embedded PostgreSQL (its URL handed to the
+    workers, which neither start it nor migrate), the migrations, and the check of the pools
+    against `max_connections`. Each worker then syncs the config file's tenants, as several
+    instances of the service do (one upsert per tenant: safe at the same time)."""
+    show_process_ids()
+    supervisor = Supervisor(config.server.workers, run_worker)
+    with supervisor.taking_signals():
+        with start_failures(config):
+            check_address_free(config.server.host, config.server.port)
+            Prompts(config.prompts).require_default()
+        async with database_url(config) as url:
+            async with connected(url, config) as connection:
+                await migrate_on_start(url, config.database)
+                await check_connection_budget(
+                    connection, config.database, processes=config.server.workers
+                )
+            database = config.database.model_copy(update={"url": url, "auto_migrate": False})
+            log.info("starting %d workers", config.server.workers)
+            return await supervisor.run(config.model_copy(update={"database": database}))
+
+
+def run_worker(config: Config) -> NoReturn:
+    """A worker process of `serve_workers`, in a fresh interpreter."""
+    configure_logging()
+    show_process_ids()
+    sys.exit(reporting_failures(partial(serve_here, config, worker=True)))
 
 
 @asynccontextmanager

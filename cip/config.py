@@ -61,6 +61,8 @@ class ServerConfig(Section):
     mode: Literal["development", "production"] = "development"
     state_dir: Path = Path("var")
     shutdown_timeout: float = Field(10.0, gt=0)
+    # Processes serving the port (`cip serve --workers` overrides it); see cip.supervisor.
+    workers: int = Field(1, ge=1)
     backlog: int = Field(1024, ge=1, le=65535)
     # A request body not all there with its headers must arrive within body_timeout, and one
     # client address may have only slow_bodies_per_client of them arriving at once.

@@ -22,6 +22,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import RequestPayloadError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# `cip serve --workers N`: the processes share one stderr, so each line names its process.
+PROCESS_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"
 QUIET = ("pgserver", "yoyo")  # chatty at INFO
 AIOHTTP_LOGGERS = ("aiohttp.server", "aiohttp.access", "aiohttp.web")
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
@@ -84,3 +86,9 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in AIOHTTP_LOGGERS:
         logging.getLogger(name).addFilter(ParserErrors())
+
+
+def show_process_ids() -> None:
+    """From now on every line names the process that wrote it (`cip.request[4242] ...`)."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(PROCESS_FORMAT))

@@ -146,22 +146,36 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
         assert failed.stderr.count("\n") == 1
 
 
+# The holder of the port may share it (SO_REUSEPORT, as another `cip serve --workers` does):
+# the workers, which bind the same way, must not join it.
+@pytest.mark.parametrize("shared", [False, True], ids=["held", "held-shareable"])
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["one-process", "workers"])
 def test_serve_on_a_port_in_use_is_one_line(
-    database_server: DatabaseServer, tmp_path: Path
+    database_server: DatabaseServer, tmp_path: Path, workers: tuple[str, ...], shared: bool
 ) -> None:
     url = database_server.create_database("cip_cli")
     prompt = ROOT / "prompts" / "system_prompt.txt"
     with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, shared)
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
         (tmp_path / "config.toml").write_text(
             f"[server]\nport = {port}\n[prompts]\ndefault_file = '{prompt}'\n"
         )
-        served = cip("serve", database_url=url, tmp_path=tmp_path)
+        served = cip("serve", *workers, database_url=url, tmp_path=tmp_path)
     assert served.returncode == 2
     assert "Traceback" not in served.stderr
     assert served.stderr.splitlines()[-1] == (
         f"cip: cannot listen on 127.0.0.1:{port}: the address is already in use "
         "(stop what holds it, or set [server] port / APP_PORT)"
+    )
+
+
+@pytest.mark.parametrize("workers", ["0", "two", "-1"])
+def test_a_bad_worker_count_is_one_line(tmp_path: Path, workers: str) -> None:
+    refused = cip("serve", "--workers", workers, database_url="", tmp_path=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "cip serve: argument --workers: a whole number, 1 or more; see `cip serve --help`\n"
     )

@@ -31,6 +31,7 @@ def test_repository_config_is_valid() -> None:
     [
         ("[server]\nport = 'eighty'\n", "server.port"),
         ("[server]\nprot = 8000\n", "server.prot"),
+        ("[server]\nworkers = 0\n", "server.workers"),
         ("[llm]\ntemperature = 7\n", "llm.temperature"),
         ("[database]\nurl = 'mysql://x'\n", "database.url"),
         ("[tenants.demo]\nlocale = 'de'\n", "tenants.demo.locale"),

@@ -1,9 +1,11 @@
-"""A real `cip serve` process killed mid-stream (`kill -9`) and stopped with SIGTERM: what the
-visitor sees, what PostgreSQL holds, and how the service reports it after a restart."""
+"""A real `cip serve` process killed mid-stream (`kill -9`) and stopped with SIGTERM (once, or
+twice as a worker of `--workers` may be): what the visitor sees, what PostgreSQL holds, and how
+the service reports it after a restart."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import uuid
 from collections.abc import Callable
@@ -12,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from support.fake_llm import FakeLlm, Script
-from support.process_server import ProcessServer
+from support.process_server import ProcessServer, refused
 from support.sse_events import parse_sse, read_until, without_pings
 
 GUARD_SECONDS = 60  # against hangs only
@@ -96,15 +98,6 @@ async def test_kill_9_mid_stream_loses_no_question_and_reports_the_reply_interru
     assert "marked 1 stale streaming replies as interrupted" in server.log
 
 
-async def refused(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except ConnectionRefusedError:
-        return True
-    writer.close()
-    return False
-
-
 async def test_sigterm_ends_every_chat_whatever_its_phase_and_exits_0(
     make_process_server: Callable[..., ProcessServer], fake_llm: FakeLlm
 ) -> None:
@@ -154,4 +147,46 @@ async def test_sigterm_ends_every_chat_whatever_its_phase_and_exits_0(
     ]
     # The second reply never started: its question stays, no placeholder is left.
     assert await messages_in(server, second["dialog_id"]) == [("user", "Second", "complete")]
+    assert "Traceback" not in server.log
+
+
+async def test_a_worker_signalled_twice_still_ends_its_stream_cleanly(
+    make_process_server: Callable[..., ProcessServer], fake_llm: FakeLlm
+) -> None:
+    """systemd's default stop signals every process of the service, and the supervisor of
+    `--workers` forwards its own SIGTERM: a worker gets two, and the second must not cut its
+    shutdown short."""
+    patient = 2 * GUARD_SECONDS
+    server = make_process_server(
+        server={"workers": 2, "shutdown_timeout": patient},
+        llm={"idle_timeout": patient, "first_token_timeout": patient},
+    )
+    await server.start()
+    tenant_id = await server.tenant_id()
+    async with asyncio.timeout(GUARD_SECONDS), aiohttp.ClientSession() as session:
+        workers = await server.pids_answering(2)
+        fake_llm.script = Script(deltas=["Before ", "the restart"], after="stall")
+        streaming = await session.post(
+            f"{server.url}/api/v1/tenants/{tenant_id}/chat",
+            json={"user_id": guest(), "message": "First"},
+        )
+        assert streaming.status == 200
+        received = await read_until(streaming.content, b"the restart")
+
+        for pid in workers:
+            os.kill(pid, signal.SIGTERM)
+        server.send(signal.SIGTERM)
+        received += await streaming.content.read()
+        events = without_pings(parse_sse(received.decode()))
+        assert events[1:] == [
+            ("message", {"content": "Before "}),
+            ("message", {"content": "the restart"}),
+            RESTARTING,
+        ]
+        assert await server.wait_exit() == 0
+
+    assert await messages_in(server, events[0][1]["dialog_id"]) == [
+        ("user", "First", "complete"),
+        ("assistant", "Before the restart", "interrupted"),
+    ]
     assert "Traceback" not in server.log

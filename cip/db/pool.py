@@ -97,14 +97,19 @@ async def create_pool(url: str, settings: DatabaseConfig) -> BoundedPool:
     return pool
 
 
+async def migrate_on_start(url: str, settings: DatabaseConfig) -> None:
+    """Apply pending migrations when `auto_migrate` is on."""
+    if settings.auto_migrate:
+        applied = await asyncio.to_thread(apply_migrations, url)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+
+
 @asynccontextmanager
 async def open_database(config: Config) -> AsyncIterator[BoundedPool]:
     """The database (embedded if no URL), migrated when `auto_migrate` is on, and its pool."""
     async with database_url(config) as url:
-        if config.database.auto_migrate:
-            applied = await asyncio.to_thread(apply_migrations, url)
-            if applied:
-                log.info("applied migrations: %s", ", ".join(applied))
+        await migrate_on_start(url, config.database)
         pool = await create_pool(url, config.database)
         try:
             yield pool
@@ -129,3 +134,25 @@ async def is_ready(pool: asyncpg.Pool, timeout: float) -> bool:
             return not await unapplied_migrations(connection)
     except (errors.DatabaseUnavailable, OSError, TimeoutError, asyncpg.PostgresError):
         return False
+
+
+async def check_connection_budget(db: Executor, settings: DatabaseConfig, processes: int) -> None:
+    """Warn when `processes` pools of `pool_max_size` connections each may ask PostgreSQL for
+    more than its `max_connections`: at the peak, the connections past it are refused and
+    their requests answered 503. Skipped when the database cannot be reached: the service
+    starts without it (`/readyz` tells)."""
+    wanted = processes * settings.pool_max_size
+    try:
+        max_connections = int(await db.fetchval("SHOW max_connections"))
+    except (errors.DatabaseUnavailable, *UNREACHABLE):
+        return
+    if wanted > max_connections:
+        log.warning(
+            "%d process(es) x [database] pool_max_size %d = %d connections, more than "
+            "PostgreSQL's max_connections (%d): lower pool_max_size or [server] workers, "
+            "or raise max_connections",
+            processes,
+            settings.pool_max_size,
+            wanted,
+            max_connections,
+        )

@@ -51,7 +51,9 @@ SUITES = (
     "cabinet-dos",
     "round-trips",
     "query-layer",
+    "workers",
 )
+WORKERS = 2  # the `--workers` side of the workers suite
 
 
 def raise_file_limit() -> None:
@@ -146,6 +148,8 @@ async def main(only: frozenset[str]) -> list[Row]:
             if "query-layer" in only:
                 step("query layer")
                 rows += await query_layer.rows(database_url)
+            if "workers" in only:
+                rows += await _workers(folder, database_url, llm_url, cip_url)
     return rows
 
 
@@ -272,6 +276,31 @@ async def _round_trips(
         + (f"; {len(failures)} failed" if failures else ""),
         None if not failures else False,
     )
+
+
+async def _workers(folder: Path, database_url: str, llm_url: str, cip_url: str) -> list[Row]:
+    """A second app with `--workers 2` on the same database, against the first (one process),
+    each with the same pool per process."""
+    step("workers")
+    port = processes.free_port()
+    sub = folder / "workers"
+    sub.mkdir()
+    config = processes.write_config(
+        sub, port=port, database_url=database_url, llm_url=llm_url, pool_max_size=POOL_SIZE
+    )
+    args = [sys.executable, "-m", "cip", "--config", str(config), "serve", "--workers"]
+    with processes.running("cip-workers", [*args, str(WORKERS)], port, sub) as server:
+        url = f"http://127.0.0.1:{port}"
+        await wait_ready(url)
+        while server.log_path.read_text(errors="replace").count("Running on") < WORKERS:
+            server.check_alive()
+            await asyncio.sleep(0.2)
+        return await suites.workers_throughput(
+            {1: cip_url, WORKERS: url},
+            clients=16,
+            rounds=1 if QUICK else 3,
+            round_seconds=2.0 if QUICK else 10.0,
+        )
 
 
 def table(rows: list[Row]) -> str:

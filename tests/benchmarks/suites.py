@@ -23,6 +23,7 @@ from load import (
     closed_loop,
     get_loop,
     percentile,
+    raw_get_loop,
     upstream_delta,
 )
 from processes import Process
@@ -338,5 +339,37 @@ async def isolation(
             "≤ 2×",
             f"{ratio:.2f}× ({_ms(busy)} vs {_ms(quiet)}; {ok_logins} logins ok of {len(statuses)})",
             ratio <= 2 and not failures and ok_logins == len(statuses),
+        )
+    ]
+
+
+# --- 5. worker processes ---------------------------------------------------------------------
+
+
+async def workers_throughput(
+    urls: dict[int, str], *, clients: int, rounds: int, round_seconds: float
+) -> list[Row]:
+    """One cheap GET (the tenant is cached: no database) against `cip serve` with each number
+    of workers in `urls`, rounds alternating, from the light client (`raw_get_loop`). Each
+    round opens connections of its own, which the kernel spreads over the workers as they
+    are made."""
+    path = "/api/v1/tenants/by-slug/demo"
+    gets = {workers: Gets() for workers in urls}
+    for workers in alternating(rounds, list(urls)):
+        gets[workers] += await raw_get_loop(
+            urls[workers] + path, clients=clients, duration=round_seconds
+        )
+    rate = {n: len(seen.latencies) / (rounds * round_seconds) for n, seen in gets.items()}
+    one, two = sorted(urls)
+    failures = "".join(seen.describe_failures() for seen in gets.values())
+    return [
+        Row(
+            f"GET /tenants/by-slug/{{slug}}: requests per second ({clients} clients), "
+            f"{one} worker vs {two}",
+            "reported",
+            f"{rate[one]:.0f}/s vs {rate[two]:.0f}/s ({rate[two] / rate[one]:.2f}×; p50 "
+            f"{_ms(percentile(gets[one].latencies, 50))} vs "
+            f"{_ms(percentile(gets[two].latencies, 50))})" + failures,
+            None,
         )
     ]

@@ -3,17 +3,20 @@ killed (`kill -9`), SIGTERM, its own stderr, and load without the test's event l
 
 `make_process_server(**sections)` writes a config file (a fresh database on the test
 PostgreSQL server, the fake DeepSeek, the tenant `faults`; keyword sections override) and
-returns a `ProcessServer` that can be started, signalled, killed and started again with the
-same config. Its stderr goes to a file that accumulates across restarts. Servers still running
-when the test ends are killed.
+returns a `ProcessServer` that can be started (with arguments for `serve`, such as
+`--workers 2`), signalled, killed and started again with the same config. Its stderr goes to
+a file that accumulates across restarts; with workers, it tells which process answered a
+request. Servers still running when the test ends are killed (their workers follow).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,10 @@ from support.fake_llm import FakeLlm
 from support.live_server import free_port
 
 TENANT_SLUG = "faults"
+# `cip serve --workers N`: what the supervisor logs as it starts a worker, and the request log
+# line of a request by its id (each line names the process that wrote it).
+WORKER_STARTED = re.compile(r"cip\.supervisor\[\d+\] worker (\d+) started: pid (\d+)")
+REQUEST_LINE = r"cip\.request\[(\d+)\] {} "
 API_KEY = "sk-process-test"
 START_GUARD_SECONDS = 60  # a guard against a server that never comes up, not a threshold
 
@@ -43,6 +50,7 @@ class ProcessServer:
         self.log_path = log_path
         self.port = port
         self.database_url = database_url
+        self.serve_args: tuple[str, ...] = ()
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -62,9 +70,11 @@ class ProcessServer:
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
-    async def start(self) -> None:
-        """Start the process and return once `/readyz` answers 200."""
+    async def start(self, *serve_args: str) -> None:
+        """Start the process (`cip serve` with `serve_args`, kept for restarts) and return once
+        `/readyz` answers 200."""
         assert not self.running
+        self.serve_args = serve_args or self.serve_args
         # The environment must not override the generated file (DATABASE_URL, JWT_SECRET, ...).
         environ = {
             name: value
@@ -79,6 +89,7 @@ class ProcessServer:
                 "--config",
                 str(self.config_path),
                 "serve",
+                *self.serve_args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -125,6 +136,53 @@ class ProcessServer:
     async def tenant_id(self, slug: str = TENANT_SLUG) -> str:
         rows = await self.fetch("SELECT id FROM tenant WHERE slug = $1", slug)
         return str(rows[0]["id"])
+
+    def workers(self) -> dict[int, int]:
+        """With `--workers`: the pid of each worker's latest process, by worker number."""
+        return {int(number): int(pid) for number, pid in WORKER_STARTED.findall(self.log)}
+
+    async def answered_by(self) -> int:
+        """Ask on a connection of its own (the kernel picks the worker that accepts it); the
+        pid of the process that answered, from its request log line."""
+        request_id = uuid.uuid4().hex
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(
+                f"{self.url}/api/v1/tenants/by-slug/{TENANT_SLUG}",
+                headers={"X-Request-Id": request_id},
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+        line = re.compile(REQUEST_LINE.format(request_id))
+        while not (found := line.search(self.log)):  # written once the answer is sent
+            await asyncio.sleep(0.02)
+        return int(found[1])
+
+    async def pids_answering(self, count: int) -> set[int]:
+        """Ask on fresh connections until `count` processes have answered; their pids."""
+        pids: set[int] = set()
+        while len(pids) < count:
+            pids.add(await self.answered_by())
+        return pids
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie has ended: its sockets are closed)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+async def refused(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
 
 
 def base_sections(port: int, database_url: str, state_dir: Path, llm_url: str) -> dict[str, Any]:
