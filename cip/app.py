@@ -108,13 +108,15 @@ async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
     sweep = partial(replies.sweep, pool, older_than=settings.total_timeout + settings.sweep_grace)
     await sweep()
     await stops.start()
-    async with (
-        every(CLIENT_CHECK_INTERVAL, streams.abort_gone, name="stream-watcher"),
-        every(LISTEN_CHECK_INTERVAL, stops.listen, name="stop-listener"),
-        every(settings.sweep_interval, sweep, name="sweep"),
-    ):
-        yield  # the streams were ended at shutdown (`end_streams`)
-    await stops.close()
+    try:
+        async with (
+            every(CLIENT_CHECK_INTERVAL, streams.abort_gone, name="stream-watcher"),
+            every(LISTEN_CHECK_INTERVAL, stops.listen, name="stop-listener"),
+            every(settings.sweep_interval, sweep, name="sweep"),
+        ):
+            yield  # the streams were ended at shutdown (`end_streams`)
+    finally:
+        await stops.close()
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:

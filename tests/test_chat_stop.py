@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from support.cabinet_data import CabinetData
 from support.chat_client import (
     ask_while_headers_are_held,
     guest,
@@ -96,6 +97,22 @@ async def test_stopping_what_is_not_a_running_answer(
     assert (await stop(client, tenant.id, uuid.uuid4(), user)).status == 404
     malformed = await stop(client, tenant.id, "not-a-uuid", user)
     assert malformed.status == 400
+
+
+async def test_an_answer_no_instance_is_writing_is_reported_still_streaming(
+    start_client: StartClient, new_tenant: NewTenant, data: CabinetData
+) -> None:
+    """Its writer died a moment ago: nobody stops it within the wait, and the route says so
+    (202) instead of pretending; the sweep reports it `interrupted` later."""
+    client = await start_client()
+    tenant = await new_tenant()
+    dialog_id = await data.dialog(tenant.id, "orphan", [("user", "Hello?")])
+    answer = await data.message(tenant.id, dialog_id, "assistant", "", status="streaming")
+    response = await stop(client, tenant.id, answer, "orphan")
+    assert (response.status, await response.json()) == (
+        202,
+        {"message_id": str(answer), "status": "streaming"},
+    )
 
 
 async def test_an_answer_stopped_before_the_llm_answered_is_stored_empty(

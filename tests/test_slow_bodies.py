@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from support.fixtures import NewTenant, StartClient
+from cip import keys
+from support.fixtures import Client, NewTenant, StartClient
 
 GUARD = 10  # seconds, against hangs only
 
@@ -49,6 +50,12 @@ class RawClient:
         self.writer.close()
 
 
+async def arriving(client: Client, count: int) -> None:
+    """Until the server holds `count` bodies still arriving."""
+    while len(client.app[keys.SLOW_BODIES]) != count:
+        await asyncio.sleep(0.01)
+
+
 def profile_path(tenant_id: object) -> str:
     return f"/api/v1/tenants/{tenant_id}/me/profile"
 
@@ -88,7 +95,7 @@ async def test_one_address_may_trickle_only_so_many_bodies(
         async with asyncio.timeout(GUARD):
             for raw in slow:
                 await raw.start("PATCH", path, body, sent=5)
-            await asyncio.sleep(0.2)  # both are inside the server, waiting for their bodies
+            await arriving(client, 2)
             await extra.start("PATCH", path, body, sent=5)
             status, answer = await extra.answer()
             closed = await extra.closed()
@@ -107,7 +114,7 @@ async def test_one_address_may_trickle_only_so_many_bodies(
             assert (status, profile_body["display_name"]) == (200, "Slow but sure")
             again = await RawClient.connect(port)
             await again.start("PATCH", path, body, sent=5)
-            await asyncio.sleep(0.2)
+            await arriving(client, 2)  # the other slow one, and this one
             again.writer.write(body[5:])
             await again.writer.drain()
             status, _ = await again.answer()

@@ -17,6 +17,10 @@ class SlowBodies:
         self._per_client = per_client
         self._arriving: Counter[str] = Counter()
 
+    def __len__(self) -> int:
+        """Bodies arriving now, from every address."""
+        return sum(self._arriving.values())
+
     @contextlib.contextmanager
     def arriving(self, client: str) -> Iterator[None]:
         """One more body arriving from `client`; 429 past the cap."""
