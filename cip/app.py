@@ -9,6 +9,7 @@ and the route table.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -23,8 +24,9 @@ from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes,
 from cip.background import every
 from cip.chat import replies
 from cip.chat.llm import LlmClient
+from cip.chat.parts import PartsWriter
 from cip.chat.prompts import Prompts
-from cip.chat.stops import LISTEN_CHECK_INTERVAL, StopSignals
+from cip.chat.signals import LISTEN_CHECK_INTERVAL, Signals
 from cip.chat.streams import CLIENT_CHECK_INTERVAL, OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
@@ -98,25 +100,37 @@ async def llm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The registry of open streams, its watcher of gone clients, its ear for stop requests
-    from any instance, and the sweep of replies whose process died (once now, then every
-    `sweep_interval`)."""
-    settings = app[keys.CONFIG].llm
-    pool = app[keys.POOL]
-    streams = app[keys.STREAMS] = OpenStreams()
-    stops = StopSignals(app[keys.DATABASE_URL], streams, app[keys.CONFIG].database.connect_timeout)
+    """The answers being written here: their registry and its watcher of followers, the
+    appends that share them with every instance, the ear for other instances (stops,
+    followers), and the sweep of replies whose process died (once now, then every
+    `sweep_interval`). At the end, every answer is stored before the database closes."""
+    config = app[keys.CONFIG]
+    settings, pool = config.llm, app[keys.POOL]
+    streams = app[keys.STREAMS] = OpenStreams(config.streams.grace)
+    parts = app[keys.PARTS] = PartsWriter(pool, streams)
+    signals = app[keys.SIGNALS] = Signals(
+        app[keys.DATABASE_URL], streams, config.database.connect_timeout
+    )
     sweep = partial(replies.sweep, pool, older_than=settings.total_timeout + settings.sweep_grace)
     await sweep()
-    await stops.start()
+    await signals.start()
     try:
-        async with (
-            every(CLIENT_CHECK_INTERVAL, streams.abort_gone, name="stream-watcher"),
-            every(LISTEN_CHECK_INTERVAL, stops.listen, name="stop-listener"),
-            every(settings.sweep_interval, sweep, name="sweep"),
-        ):
-            yield  # the streams were ended at shutdown (`end_streams`)
+        async with contextlib.AsyncExitStack() as jobs:
+            await jobs.enter_async_context(
+                every(CLIENT_CHECK_INTERVAL, streams.check, name="stream-watcher")
+            )
+            if config.streams.flush_interval:
+                await jobs.enter_async_context(
+                    every(config.streams.flush_interval, parts.append, name="answer-parts")
+                )
+            await jobs.enter_async_context(
+                every(LISTEN_CHECK_INTERVAL, signals.listen, name="instance-listener")
+            )
+            await jobs.enter_async_context(every(settings.sweep_interval, sweep, name="sweep"))
+            yield  # the answers were aborted at shutdown (`end_streams`)
+            await streams.drain()
     finally:
-        await stops.close()
+        await signals.close()
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -137,6 +151,8 @@ async def services(app: web.Application) -> None:
         llm=app[keys.LLM],
         prompts=app[keys.PROMPTS],
         streams=app[keys.STREAMS],
+        parts=app[keys.PARTS],
+        signals=app[keys.SIGNALS],
         limiter=app[keys.LIMITER],
         settings=config.llm,
     )
@@ -167,6 +183,7 @@ def setup_routes(app: web.Application) -> None:
     add_get(API + "/tenants/by-slug/{slug}/confirm", auth.confirm_by_slug)
     add_post(TENANT + "/chat", chat_stream.post_chat)
     add_post(TENANT + "/chat/{message_id}/stop", chat_stream.stop_answer)
+    add_get(TENANT + "/chat/{message_id}/stream", chat_stream.resume_answer)
     add_get(ME + "/dialogs", my_dialogs.list_dialogs)
     add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
     add_get(ME + "/saved", my_saved.list_saved)

@@ -127,6 +127,17 @@ class LlmConfig(Section):
         return value.rstrip("/")
 
 
+class StreamsConfig(Section):
+    # An answer keeps being written this long after the last visitor following it left (a
+    # reload or a reconnect picks it up meanwhile); then its upstream is closed and it is
+    # stored `interrupted`. Stop is the way to end one early.
+    grace: float = Field(30.0, ge=0)
+    # How often an instance appends the text its answers in flight gained to the database,
+    # from where any instance replays it (`cip.chat.parts`); 0 keeps it in memory only, and
+    # an answer then resumes on the instance writing it alone.
+    flush_interval: float = Field(0.25, ge=0)
+
+
 class PromptsConfig(Section):
     default_file: Path = Path("prompts/system_prompt.txt")
     directory: Path = Path("prompts")
@@ -218,6 +229,7 @@ class Config(Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     llm: LlmConfig = LlmConfig()
+    streams: StreamsConfig = StreamsConfig()
     prompts: PromptsConfig = PromptsConfig()
     auth: AuthConfig = AuthConfig()
     smtp: SmtpConfig = SmtpConfig()

@@ -143,6 +143,9 @@ REPLY_NOT_SAVED = (
     "The answer could not be saved: the database is temporarily unavailable. "
     "Please send your message again shortly."
 )
+ANSWER_INTERRUPTED = "The answer was interrupted before it was complete."
+ANSWER_FAILED = "The AI service failed while writing this answer."
+INVALID_LAST_EVENT_ID = "Last-Event-ID must be a whole number of characters (0 or more)."
 SERVICE_RESTARTING = "The service is restarting. Please send your message again."
 PROMPT_MISSING = "The assistant's instructions are missing on the server."
 

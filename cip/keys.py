@@ -11,7 +11,9 @@ from cip.accounts.identity import Identities, Identity
 from cip.accounts.mailer import Mailer
 from cip.accounts.passwords import PasswordHasher
 from cip.chat.llm import LlmClient
+from cip.chat.parts import PartsWriter
 from cip.chat.prompts import Prompts
+from cip.chat.signals import Signals
 from cip.chat.streams import OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
@@ -30,6 +32,8 @@ TENANTS = web.AppKey("tenants", TenantCache)
 LIMITER = web.AppKey("limiter", RateLimiter)
 LLM = web.AppKey("llm", LlmClient)
 STREAMS = web.AppKey("streams", OpenStreams)
+PARTS = web.AppKey("parts", PartsWriter)
+SIGNALS = web.AppKey("signals", Signals)
 PASSWORDS = web.AppKey("passwords", PasswordHasher)
 MAILER = web.AppKey("mailer", Mailer)
 # Services over them.

@@ -458,15 +458,17 @@ async def test_nul_characters_from_the_llm_are_dropped_and_the_answer_is_kept(
 
 
 @pytest.mark.parametrize("cancel_handlers", [False, True])
-async def test_client_disconnect_closes_upstream_and_keeps_partial(
+async def test_an_answer_nobody_follows_past_the_grace_closes_upstream_and_keeps_partial(
     start_client: StartClient,
     fake_llm: FakeLlm,
     new_tenant: NewTenant,
     pool: asyncpg.Pool,
     cancel_handlers: bool,
 ) -> None:
-    # Heartbeats 15 s apart: no write to the gone client can reveal it within the second.
-    client = await start_client(cancel_handlers=cancel_handlers, llm={"heartbeat_interval": 15})
+    # Heartbeats 15 s apart: no write to the gone client can reveal it; the watcher does.
+    client = await start_client(
+        cancel_handlers=cancel_handlers, llm={"heartbeat_interval": 15}, streams={"grace": 0.2}
+    )
     fake_llm.script = Script(deltas=["Half ", "an answer"], after="stall")
     response = await post_chat(client, await new_tenant(), user_id=guest(), message="Hi")
     assert response.status == 200

@@ -13,14 +13,18 @@ import pytest
 
 from cip import errors
 from cip.accounts.identity import Identity
+from cip.background import every
+from cip.chat.events import FAILURE_TEXT
 from cip.chat.llm import LlmClient, LlmFailureKind
+from cip.chat.parts import PartsWriter
 from cip.chat.prompts import Prompts
-from cip.chat.streams import OpenStreams
-from cip.chat.turn import FAILURE_TEXT, ChatService
+from cip.chat.signals import Signals
+from cip.chat.streams import CLIENT_CHECK_INTERVAL, OpenStreams
+from cip.chat.turn import ChatService
 from cip.config import Config
 from cip.limits import RateLimiter
 from cip.tenancy import Tenant
-from support.chat_client import guest, messages_of
+from support.chat_client import guest, messages_of, wait_for_row
 from support.clock import ManualClock
 from support.fake_llm import FakeLlm, Script
 from support.fixtures import MakeConfig, NewTenant
@@ -57,6 +61,7 @@ def chat_config(make_config: MakeConfig, fake_llm: FakeLlm) -> Config:
     return make_config(
         llm={"api_url": fake_llm.url, "api_key": "sk-service", "heartbeat_interval": 5},
         limits={"chat_per_user_per_minute": 2},
+        streams={"grace": 0},
     )
 
 
@@ -64,15 +69,23 @@ def chat_config(make_config: MakeConfig, fake_llm: FakeLlm) -> Config:
 async def service(
     chat_config: Config, pool: asyncpg.Pool, clock: ManualClock
 ) -> AsyncIterator[ChatService]:
-    async with LlmClient.connect(chat_config.llm) as llm:
+    streams = OpenStreams(chat_config.streams.grace)
+    async with (
+        LlmClient.connect(chat_config.llm) as llm,
+        every(CLIENT_CHECK_INTERVAL, streams.check, name="stream-watcher"),
+    ):
         yield ChatService(
             pool=pool,
             llm=llm,
             prompts=Prompts(chat_config.prompts),
-            streams=OpenStreams(),
+            streams=streams,
+            parts=PartsWriter(pool, streams),
+            # Not listening: a follower on "another instance" reads the database every second.
+            signals=Signals("", streams, connect_timeout=1),
             limiter=RateLimiter(pool, clock),
             settings=chat_config.llm,
         )
+        await streams.drain()
 
 
 @pytest.fixture
@@ -106,24 +119,24 @@ async def test_an_answer_is_relayed_then_stored(
     ]
 
 
-async def test_a_visitor_gone_mid_answer_leaves_it_interrupted(
+async def test_a_visitor_gone_mid_answer_leaves_it_interrupted_once_nobody_follows(
     service: ChatService,
     tenant: Tenant,
     pool: asyncpg.Pool,
     fake_llm: FakeLlm,
 ) -> None:
-    fake_llm.script = Script(deltas=["one ", "two ", "three"], gap=0.05)
-    outlet = RecordingOutlet(breaks_after=2)  # meta and the first delta reach the visitor
+    # The grace is 0: the answer is aborted as soon as the watcher sees nobody follows it.
+    fake_llm.script = Script(deltas=["one ", "two "], after="stall")
+    outlet = RecordingOutlet(breaks_after=2)  # the visitor goes after two writes
     await service.answer(
         tenant, Identity(guest()), "Count", dialog_id=None, ip="192.0.2.1", outlet=outlet
     )
-    meta, *delivered = [data for _, data in outlet.events()]
-    assert delivered == [{"content": "one "}]
+    meta = outlet.events()[0][1]
     async with asyncio.timeout(5):  # a guard against hanging, not a time limit
         await fake_llm.disconnected.wait()  # the upstream answer was closed, not read to its end
-    [_question, reply] = await messages_of(pool, meta["dialog_id"])
-    # Stored: what came from upstream until the write failed ("two " was read, not delivered).
-    assert (reply["content"], reply["status"]) == ("one two ", "interrupted")
+    reply = await wait_for_row(pool, meta["message_id"], "interrupted")
+    # Stored: everything that came from upstream ("two " was read, though never delivered).
+    assert reply["content"] == "one two "
 
 
 async def test_an_llm_failure_before_the_answer_keeps_only_the_question(

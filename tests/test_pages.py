@@ -228,7 +228,7 @@ async def test_the_sse_reader_joins_events_split_anywhere(
     await page.goto(f"{server.url}/demo/chat")
     stream = (
         'event: meta\r\ndata: {"dialog_id": "d"}\r\n\r\n: ping\n\n'
-        'data:{"content": "При"}\n\ndata: {"content": "вет\\nмир"}\r\r'
+        'id: 3\ndata:{"content": "При"}\n\ndata: {"content": "вет\\nмир"}\r\r'
         'event: done\ndata: {"message_id": "m"}\n\ndata: [DONE]\n\nevent: trailing\ndata: x'
     )
     # Every way of cutting the stream in two, and one character at a time.
@@ -253,11 +253,11 @@ async def test_the_sse_reader_joins_events_split_anywhere(
         stream,
     )
     assert json.loads(result["whole"]) == [
-        {"event": "meta", "data": '{"dialog_id": "d"}'},
-        {"event": "message", "data": '{"content": "При"}'},
-        {"event": "message", "data": '{"content": "вет\\nмир"}'},
-        {"event": "done", "data": '{"message_id": "m"}'},
-        {"event": "message", "data": "[DONE]"},
+        {"event": "meta", "data": '{"dialog_id": "d"}', "id": None},
+        {"event": "message", "data": '{"content": "При"}', "id": "3"},
+        {"event": "message", "data": '{"content": "вет\\nмир"}', "id": None},
+        {"event": "done", "data": '{"message_id": "m"}', "id": None},
+        {"event": "message", "data": "[DONE]", "id": None},
     ]
     assert result["splitsAgree"] and result["byChar"]
 

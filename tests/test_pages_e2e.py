@@ -167,6 +167,36 @@ async def test_stop_keeps_the_partial_answer(
     assert browser.errors == []
 
 
+async def test_a_reload_mid_answer_shows_the_text_so_far_and_keeps_painting(
+    site: LiveServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    tenant = await new_tenant(locale="en")
+    deltas = [f"word{index} " for index in range(16)]
+    fake_llm.script = Script(deltas=deltas, gap=0.15)
+    page = await browser.new_page()
+    await page.goto(f"{site.url}/{tenant.slug}/chat")
+    await send(page, "Tell me a long story")
+    streaming = page.locator('#messages .message[data-status="streaming"] .bubble')
+    await expect(streaming).to_contain_text("word3")
+
+    await page.reload()  # mid-answer: the answer goes on without the page
+    await page.evaluate(RECORD_STREAMING_LENGTHS)
+    # The text so far at once (it was written before the reload), then the rest as it comes.
+    await expect(streaming).to_contain_text("word3")
+    await expect(page.get_by_role("button", name="Stop")).to_be_visible()
+    await expect(page.locator(COMPLETE_ANSWER)).to_have_text("".join(deltas).strip())
+    lengths = await page.evaluate("window.streamedLengths")
+    assert len(lengths) >= 2 and lengths == sorted(set(lengths))  # kept painting after reload
+    [question, answer] = await messages_of(pool, tenant.id)
+    assert (question["content"], answer["content"], answer["status"]) == (
+        "Tell me a long story",
+        "".join(deltas),
+        "complete",
+    )
+    assert len(fake_llm.requests) == 1  # resumed, never asked again
+    assert browser.errors == []
+
+
 async def test_cabinet_lists_opens_saves_and_deletes(
     site: LiveServer,
     browser: Browser,

@@ -31,6 +31,9 @@ STATEMENTS: dict[str, Statement] = {
 GLOBAL_STATEMENTS = {
     # The sweep of replies left `streaming` by a process that died, in whatever tenant.
     "messages.interrupt_stale",
+    # An instance's append of its answers in flight: one statement for all of them, each part
+    # filed under its own answer's tenant (joined to that answer by tenant_id and id).
+    "messages.append_parts",
     # Confirmation and reset tokens expired a day ago, in every tenant.
     "credentials.prune_tokens",
 }

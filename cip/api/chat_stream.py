@@ -1,5 +1,6 @@
-"""`POST /tenants/{tenant_id}/chat`: one question, its answer streamed over SSE (SPEC §6), and
-`POST …/chat/{message_id}/stop`; the turn itself is `cip.chat.turn`."""
+"""`POST /tenants/{tenant_id}/chat`: one question, its answer streamed over SSE (SPEC §6);
+`GET …/chat/{message_id}/stream`, the answer again from where a visitor lost it; and
+`POST …/chat/{message_id}/stop`. The turn itself is `cip.chat.turn`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from cip import keys
-from cip.api.params import CALLER_ERRORS
+from cip.api.params import CALLER_ERRORS, ResumeIn
 from cip.chat.rules import checked_message
 from cip.db.store.messages import MessageStatus
 from cip.http.context import caller, client_ip, visitor
-from cip.http.jsonio import json_response, parse_json, path_uuid
+from cip.http.jsonio import json_response, parse_json, path_uuid, validate
 from cip.http.openapi import ErrorOut, endpoint
 from cip.http.streaming import ResponseOutlet
 
@@ -56,6 +57,27 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
     outlet = ResponseOutlet(request)
     await request.app[keys.CHAT].answer(
         tenant, who, question, dialog_id=body.dialog_id, ip=client_ip(request), outlet=outlet
+    )
+    return outlet.response
+
+
+@endpoint(
+    "Follow an answer again from the last event received (Last-Event-ID), to its end",
+    query=ResumeIn,
+    identity=True,
+    tag="chat",
+    responses={200: "sse", **CALLER_ERRORS},
+)
+async def resume_answer(request: web.Request) -> web.StreamResponse:
+    """The answer's `meta`, its text from character `Last-Event-ID` on (the header, or the
+    `last_event_id` query parameter, which wins), then live to its end, from any instance."""
+    who = await visitor(request)
+    message_id = path_uuid(request, "message_id")
+    header = request.headers.get("Last-Event-ID")
+    since = validate(ResumeIn, {**({"last_event_id": header} if header else {}), **request.query})
+    outlet = ResponseOutlet(request)
+    await request.app[keys.CHAT].resume(
+        request[keys.TENANT], who, message_id, after=since.last_event_id, outlet=outlet
     )
     return outlet.response
 

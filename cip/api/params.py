@@ -32,6 +32,18 @@ class MessagePageIn(BaseModel):
     before: UUID | None = None  # the first message of the page already shown
 
 
+MAX_EVENT_ID = 10**9  # characters: far past any answer, and inside PostgreSQL's integer
+
+
+class ResumeIn(BaseModel):
+    """Where a reconnecting visitor's answer resumes: the id of the last text event it got
+    (the `Last-Event-ID` header, or this query parameter for clients that cannot set it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    last_event_id: int = Field(0, ge=0, le=MAX_EVENT_ID)
+
+
 CALLER_ERRORS: dict[int, Response] = {
     400: "Invalid input or no identity",
     401: "Bad token, or an account id used as guest id",

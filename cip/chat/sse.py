@@ -100,8 +100,10 @@ class EventStreamDecoder:
         return [event]
 
 
-def encode(data: Any, event: str | None = None) -> bytes:
+def encode(data: Any, event: str | None = None, event_id: int | None = None) -> bytes:
     """One event with `data` as JSON (real UTF-8); a bytes `data` is written verbatim."""
     payload = data if isinstance(data, bytes) else dumps(data)
     head = b"event: " + event.encode() + b"\n" if event else b""
+    if event_id is not None:
+        head += b"id: %d\n" % event_id
     return head + b"data: " + payload + b"\n\n"

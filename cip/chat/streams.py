@@ -1,35 +1,47 @@
-"""Chat turns in flight: which are open, and ending them when nobody listens any more.
+"""Answers being written on this instance, and the visitors who follow them.
 
-A turn is watched from the moment its question is stored until its answer is: first while it
-waits for the LLM's response headers, then while the answer streams. aiohttp does not cancel
-a handler whose client went away, and a turn waiting on a silent LLM writes nothing that could
-fail. So a watcher (`abort_gone`, run a few times a second) looks at every open turn's outlet
-and aborts the turn of a gone client: a request still waiting for its headers is cancelled,
-a streaming answer has its upstream closed at once, and the chat service stores what there is.
-At shutdown every turn is aborted the same way (`abort_all`), and so is every turn that starts
-after it, so SIGTERM ends every chat at once, whatever its phase. Its owner may stop an answer
-(`stop`, reached from any instance through `cip.chat.stops`): it is aborted the same way and
-stored `stopped`.
+An answer is written by a task of its own (`ChatService`) from the moment its question is
+stored until it is: first while it waits for the LLM's response headers, then while its text
+streams in. The text gathers in a `LiveAnswer`, which any number of visitors follow: the one
+who asked, and whoever reconnects on this instance (a reload, a network that came back) from
+the last character they received. The answer does not depend on them: a visitor who leaves
+ends nothing. A watcher (`check`, a few times a second) notices followers whose client has
+gone, and aborts an answer nobody has followed for `[streams] grace` seconds (here or on
+another instance: `followed_elsewhere`): a request still waiting for its headers is
+cancelled, a streaming answer has its upstream closed, and what there is is stored
+`interrupted`. Its owner may stop an answer (`stop`, reached from any instance through
+`cip.chat.signals`): it is aborted the same way and stored `stopped`. At shutdown every answer
+is aborted (`abort_all`), and so is every answer that starts after it; `drain` waits for them
+to be stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import bisect
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 from uuid import UUID
 
+from cip import errors
+from cip.chat import events
+from cip.chat.events import ChatMetaOut
 from cip.chat.llm import LlmStream
 
-CLIENT_GONE = "client_gone"
+log = logging.getLogger(__name__)
+CLIENT_GONE = "client_gone"  # nobody followed the answer for the grace
 SHUTDOWN = "shutdown"
 STOPPED = "stopped"  # by its owner
-CLIENT_CHECK_INTERVAL = 0.25  # seconds between two looks at every open turn's client
+CLIENT_CHECK_INTERVAL = 0.25  # seconds between two looks at every answer's followers
+# A follow announced by another instance keeps an answer going this long; the follower there
+# announces itself again every FOLLOW_RENEW seconds.
+FOLLOW_LEASE = 10.0
+FOLLOW_RENEW = 3.0
 
 
 class Outlet(Protocol):
-    """Where an answer's events go: the visitor's open response."""
+    """Where an answer's events go: a visitor's open response."""
 
     async def write(self, data: bytes) -> None: ...
 
@@ -47,17 +59,112 @@ class TurnAborted(Exception):
         self.reason = reason
 
 
-class Watch:
-    """One turn in flight, as the watcher and shutdown see it."""
+class LiveAnswer:
+    """One answer being written here: its text so far (pieces, each with the character its
+    text ends at), how it ended, and who follows it."""
 
-    __slots__ = ("_opening", "_stream", "abort_reason", "message_id", "outlet")
-
-    def __init__(self, outlet: Outlet, message_id: UUID) -> None:
-        self.outlet = outlet
-        self.message_id = message_id
+    def __init__(
+        self, *, tenant_id: UUID, user_id: str, meta: ChatMetaOut, deadline: float
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.meta = meta
+        self.deadline = deadline  # loop time: no write of this answer waits past it
+        self.parts: list[str] = []
+        self.ends: list[int] = []
+        self.started = False  # the LLM's answer has begun (its headers came)
+        self.ending: bytes | None = None  # the final events, once the answer is stored
+        self.refusal: errors.ApiError | None = None  # why it never began, for an HTTP error
         self.abort_reason: str | None = None
+        self.outlets: set[Outlet] = set()  # its followers here
+        self.idle_since: float | None = asyncio.get_running_loop().time()
+        self.followed_elsewhere_until = 0.0  # loop time
+        self.flushed = 0  # characters appended to the database (`cip.chat.parts`)
+        self.closing = False  # its closing write has begun: nothing more is appended
         self._opening: asyncio.Future[LlmStream] | None = None
         self._stream: LlmStream | None = None
+        self._changed: asyncio.Future[None] | None = None
+
+    @property
+    def message_id(self) -> UUID:
+        return self.meta.message_id
+
+    @property
+    def length(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def text_since(self, after: int) -> str:
+        """The text from character `after` on."""
+        index = bisect.bisect_right(self.ends, after)
+        if index == len(self.ends):
+            return ""
+        start = self.ends[index] - len(self.parts[index])
+        return "".join([self.parts[index][after - start :], *self.parts[index + 1 :]])
+
+    def events_since(self, after: int) -> bytes:
+        """The text events from character `after` on: the rest of the piece it falls in, then
+        every later piece as the LLM sent it."""
+        index = bisect.bisect_right(self.ends, after)
+        if index == len(self.ends):
+            return b""
+        start = self.ends[index] - len(self.parts[index])
+        first = events.text(self.parts[index][after - start :], self.ends[index])
+        rest = map(events.text, self.parts[index + 1 :], self.ends[index + 1 :])
+        return b"".join([first, *rest])
+
+    def append(self, texts: list[str]) -> None:
+        for text in texts:
+            self.parts.append(text)
+            self.ends.append(self.length + len(text))
+        self.wake()
+
+    def begin(self) -> None:
+        self.started = True
+        self.wake()
+
+    def finish(self, ending: bytes) -> None:
+        self.ending = ending
+        self.wake()
+
+    def refuse(self, refusal: errors.ApiError, ending: bytes) -> None:
+        """It never began: a follower told nothing yet gets `refusal`, the others `ending`."""
+        self.refusal = refusal
+        self.finish(ending)
+
+    def changed(self) -> asyncio.Future[None]:
+        """Done at the next change (text, start, end, a follower gone)."""
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+    def wake(self) -> None:
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
+
+    def join(self, outlet: Outlet) -> None:
+        self.outlets.add(outlet)
+        self.idle_since = None
+
+    def leave(self, outlet: Outlet) -> None:
+        self.outlets.discard(outlet)
+        if not self.outlets:
+            self.idle_since = asyncio.get_running_loop().time()
+
+    def followed_elsewhere(self, now: float) -> bool:
+        return now < self.followed_elsewhere_until
+
+    def abandoned(self, now: float, grace: float) -> bool:
+        """Nobody has followed it, here or elsewhere, for `grace` seconds."""
+        return (
+            self.idle_since is not None
+            and now - self.idle_since >= grace
+            and not self.followed_elsewhere(now)
+        )
 
     def abort(self, reason: str) -> None:
         if self.abort_reason is None:
@@ -68,7 +175,7 @@ class Watch:
             self._stream.abort(reason)
 
     async def open(self, start: Callable[[], Awaitable[LlmStream]]) -> LlmStream:
-        """The stream `start()` opens; `TurnAborted` when the turn is aborted before the LLM
+        """The stream `start()` opens; `TurnAborted` when the answer is aborted before the LLM
         answered (the request is then cancelled)."""
         opening = self._opening = asyncio.ensure_future(start())
         if self.abort_reason is not None:  # aborted before it began: the request never starts
@@ -89,37 +196,71 @@ class Watch:
 
 
 class OpenStreams:
-    def __init__(self) -> None:
-        self._open: dict[UUID, Watch] = {}  # by the id of the answer being written
+    """The answers this instance is writing, by message id."""
+
+    def __init__(self, grace: float) -> None:
+        self._grace = grace
+        self._open: dict[UUID, LiveAnswer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     def __len__(self) -> int:
         return len(self._open)
 
-    @contextlib.contextmanager
-    def track(self, outlet: Outlet, message_id: UUID) -> Iterator[Watch]:
-        """Watch the turn writing answer `message_id` into `outlet` while the block lasts."""
-        watch = self._open[message_id] = Watch(outlet, message_id)
-        if self._closing:  # the service is shutting down: this turn must not start
-            watch.abort(SHUTDOWN)
+    def __iter__(self) -> Iterator[LiveAnswer]:
+        return iter(list(self._open.values()))
+
+    def get(self, message_id: UUID) -> LiveAnswer | None:
+        return self._open.get(message_id)
+
+    def start(self, answer: LiveAnswer, write: Callable[[], Awaitable[None]]) -> None:
+        """Write `answer` (`write()`, in a task of its own) while it is registered here."""
+        self._open[answer.message_id] = answer
+        if self._closing:  # the service is shutting down: this answer must not start
+            answer.abort(SHUTDOWN)
+        task = asyncio.create_task(self._written(answer, write), name="answer")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _written(self, answer: LiveAnswer, write: Callable[[], Awaitable[None]]) -> None:
         try:
-            yield watch
+            await write()
+        except Exception:
+            log.exception("answer %s failed", answer.message_id)
         finally:
-            del self._open[message_id]
+            del self._open[answer.message_id]
+            if answer.ending is None:  # its followers must not wait for an end that never comes
+                answer.finish(events.error(errors.INTERNAL_ERROR, "internal_error"))
 
     def stop(self, message_id: UUID) -> None:
         """Its owner stops answer `message_id`, if this instance is writing it."""
-        watch = self._open.get(message_id)
-        if watch is not None:
-            watch.abort(STOPPED)
+        answer = self._open.get(message_id)
+        if answer is not None:
+            answer.abort(STOPPED)
 
-    def abort_gone(self) -> None:
-        for watch in list(self._open.values()):
-            if watch.outlet.is_gone():
-                watch.abort(CLIENT_GONE)
+    def followed_elsewhere(self, message_id: UUID) -> None:
+        """Another instance follows answer `message_id`, if this one is writing it."""
+        answer = self._open.get(message_id)
+        if answer is not None:
+            answer.followed_elsewhere_until = asyncio.get_running_loop().time() + FOLLOW_LEASE
+
+    def check(self) -> None:
+        """Wake the followers whose client has gone (they leave), and abort the answers nobody
+        has followed for the grace."""
+        now = asyncio.get_running_loop().time()
+        for answer in self:
+            if any(outlet.is_gone() for outlet in answer.outlets):
+                answer.wake()
+            elif answer.abandoned(now, self._grace):
+                answer.abort(CLIENT_GONE)
 
     def abort_all(self) -> None:
-        """Shutdown: abort every open turn, and every turn started from now on."""
+        """Shutdown: abort every answer, and every answer started from now on."""
         self._closing = True
-        for watch in list(self._open.values()):
-            watch.abort(SHUTDOWN)
+        for answer in self:
+            answer.abort(SHUTDOWN)
+
+    async def drain(self) -> None:
+        """Wait until every answer is stored (after `abort_all`, that is at once)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

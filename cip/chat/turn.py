@@ -1,18 +1,22 @@
 """The chat turn (SPEC §6 "Chat"): a visitor's question, the LLM's answer streamed back as
-Server-Sent Events, and both stored.
+Server-Sent Events, and both stored; an answer followed again after a reconnect (`resume`),
+stopped by its owner (`stop`).
 
 `ChatService.answer` runs a turn. The rate limits are counted, the question is committed (in
-the same statement that checks the dialog and places the reply's `streaming` row) and the LLM
-is asked; from the moment the question is stored the turn is watched (`cip.chat.streams`), so
-a visitor who leaves, or a shutdown, ends it in every phase. A failure before the answer
-starts is an API error (the question stays; the reply's placeholder goes): 502 for the LLM,
-503 `service_restarting` for a shutdown. The answer then streams to an `Outlet` and is stored
-once, before the final event reaches the client, so a client that reloads the dialog after
-`done` finds the answer stored. No database connection is held while the LLM is awaited.
-When the closing write fails (the database went away mid-stream) a finished answer ends with
-an `error` event instead of `done`. Every write to the visitor has a deadline (`[llm]
-write_timeout`, and never past the answer's total deadline): a client that stops reading is
-dropped and its answer stored `interrupted`.
+the same statement that checks the dialog and places the reply's `streaming` row) and the
+answer is written by a task of its own (`cip.chat.streams`), which the visitor who asked
+follows: the answer does not end when its visitor leaves, but when it is complete, failed,
+stopped, or nobody has followed it for `[streams] grace` seconds. A failure before the answer
+starts is an API error to its visitor (the question stays; the reply's placeholder goes): 502
+for the LLM, 503 `service_restarting` for a shutdown. The answer is stored once, before the
+final event reaches anyone, so a visitor who reloads the dialog after `done` finds it stored.
+No database connection is held while the LLM is awaited. When the closing write fails (the
+database went away mid-stream) a finished answer ends with an `error` event instead of
+`done`. Every write to a visitor has a deadline (`[llm] write_timeout`, and never past the
+answer's total deadline): a visitor who stops reading is dropped.
+
+A visitor who reconnects (`resume`) follows the answer from the last character it received:
+from memory on the instance writing it, from the database (`cip.chat.parts`) on any other.
 """
 
 from __future__ import annotations
@@ -20,79 +24,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel
 
 from cip import errors
 from cip.accounts.identity import Identity
-from cip.chat import replies, rules, sse
-from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmFailureKind, LlmStream
+from cip.chat import events, relay, replies, rules, sse
+from cip.chat.events import FAILURE_TEXT, ChatMetaOut
+from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmStream
 from cip.chat.markdown import markdown_html
+from cip.chat.parts import PartsWriter
 from cip.chat.prompts import Prompts
+from cip.chat.relay import Sender
+from cip.chat.signals import Signals
 from cip.chat.streams import (
-    CLIENT_GONE,
+    FOLLOW_RENEW,
     SHUTDOWN,
     STOPPED,
+    LiveAnswer,
     OpenStreams,
     Outlet,
     TurnAborted,
-    Watch,
 )
 from cip.config import LlmConfig
 from cip.db.store import messages
-from cip.db.store.messages import MessageStatus, ReplyStatus, TurnRow
+from cip.db.store.messages import AnswerSinceRow, MessageStatus, ReplyStatus, TurnRow
 from cip.limits import MINUTE, RateLimiter
 from cip.tenancy import Tenant
 
 log = logging.getLogger(__name__)
-DONE = b"data: [DONE]\n\n"
 STOP_WAIT = 2.0  # seconds a stop request waits for the answer to be stored `stopped`
 STOP_POLL_INTERVAL = 0.05
-
-# What a visitor is told of each way the LLM can fail.
-FAILURE_TEXT: dict[LlmFailureKind, str] = {
-    LlmFailureKind.UNAVAILABLE: errors.LLM_UNREACHABLE,
-    LlmFailureKind.ERROR_STATUS: errors.LLM_ERROR_STATUS,
-    LlmFailureKind.TIMEOUT: errors.LLM_TIMEOUT,
-    LlmFailureKind.DISCONNECTED: errors.LLM_DROPPED,
-    LlmFailureKind.BAD_RESPONSE: errors.LLM_BAD_RESPONSE,
-    LlmFailureKind.REPORTED_ERROR: errors.LLM_REPORTED_ERROR,
-}
-
-
-class ChatMetaOut(BaseModel):
-    dialog_id: UUID
-    user_message_id: UUID
-    message_id: UUID
-
-
-class ChatDoneOut(BaseModel):
-    message_id: UUID
-    finish_reason: str | None
-    usage: dict[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A turn whose answer the LLM has begun to send."""
-
-    tenant_id: UUID
-    meta: ChatMetaOut
-    stream: LlmStream
-
-
-def error_event(detail: str, code: str) -> bytes:
-    return sse.encode({"error": detail, "code": code}, event="error")
-
-
-def _failure_event(failure: LlmFailure) -> bytes:
-    return error_event(FAILURE_TEXT[failure.kind], failure.kind.value)
+FOLLOW_POLL_INTERVAL = 1.0  # a follower on another instance reads again, woken or not
 
 
 class ChatService:
@@ -103,6 +70,8 @@ class ChatService:
         llm: LlmClient,
         prompts: Prompts,
         streams: OpenStreams,
+        parts: PartsWriter,
+        signals: Signals,
         limiter: RateLimiter,
         settings: LlmConfig,
     ) -> None:
@@ -110,6 +79,8 @@ class ChatService:
         self._llm = llm
         self._prompts = prompts
         self._streams = streams
+        self._parts = parts
+        self._signals = signals
         self._limiter = limiter
         self._settings = settings
 
@@ -154,12 +125,38 @@ class ChatService:
             user_message_id=turn.user_message_id,
             message_id=turn.message_id,
         )
-        with self._streams.track(outlet, turn.message_id) as watch:
-            stream = await self._open(tenant.id, turn, turn.message_id, request, watch)
-            if stream is None:
-                await self._stopped_before_start(tenant.id, meta, outlet)
-            else:
-                await self._relay(Answer(tenant.id, meta, stream), outlet)
+        loop = asyncio.get_running_loop()
+        answer = LiveAnswer(
+            tenant_id=tenant.id,
+            user_id=caller.user_id,
+            meta=meta,
+            deadline=loop.time() + self._settings.total_timeout,
+        )
+        self._streams.start(answer, partial(self._write, answer, turn, request))
+        sender = Sender(outlet, self._settings.write_timeout, answer.deadline)
+        await self._follow(answer, sender, after=0)
+        if not sender.told:  # the visitor left before the answer began (it goes on)
+            raise errors.ClientClosedRequest()
+
+    async def resume(
+        self, tenant: Tenant, caller: Identity, message_id: UUID, *, after: int, outlet: Outlet
+    ) -> None:
+        """Send answer `message_id` of the caller's into `outlet` from character `after` to
+        its end: `meta`, the text, the final events (404 for anything else). An answer being
+        written is followed live: from memory when this instance writes it, else from the
+        database, woken by the instance writing it."""
+        answer = self._streams.get(message_id)
+        if answer is not None and (answer.tenant_id, answer.user_id) == (
+            tenant.id,
+            caller.user_id,
+        ):
+            sender = Sender(outlet, self._settings.write_timeout, answer.deadline)
+            with contextlib.suppress(ConnectionError):
+                await sender.send(events.meta(answer.meta))
+                sender.told = True
+                await self._follow(answer, sender, after=after)
+            return
+        await self._follow_stored(tenant.id, caller.user_id, message_id, after, outlet)
 
     async def stop(self, tenant: Tenant, caller: Identity, message_id: UUID) -> MessageStatus:
         """Stop answer `message_id` of the caller's, on whichever instance writes it; its status
@@ -172,12 +169,7 @@ class ChatService:
             reply = await messages.reply_of(
                 self._pool, tenant_id=tenant.id, user_id=caller.user_id, message_id=message_id
             )
-            status = replies.effective_status(
-                reply.status,
-                reply.updated_at,
-                reply.checked_at,
-                timedelta(seconds=self._settings.total_timeout),
-            )
+            status = self._status(reply.status, reply.updated_at, reply.checked_at)
             if status != "streaming" or loop.time() >= deadline:
                 return status
             if not published:
@@ -185,135 +177,162 @@ class ChatService:
                 published = True
             await asyncio.sleep(STOP_POLL_INTERVAL)
 
-    async def _open(
-        self, tenant_id: UUID, turn: TurnRow, reply_id: UUID, request: ChatRequest, watch: Watch
-    ) -> LlmStream | None:
-        """The LLM's stream, or None when its owner stopped the turn first; when it fails or
-        is aborted otherwise, the reply's placeholder goes and the API error names the stored
-        question."""
-        discard = partial(
-            messages.discard_reply, self._pool, tenant_id=tenant_id, message_id=reply_id
+    def _status(
+        self, status: MessageStatus, updated_at: datetime, checked_at: datetime
+    ) -> MessageStatus:
+        return replies.effective_status(
+            status, updated_at, checked_at, timedelta(seconds=self._settings.total_timeout)
         )
-        try:
-            return await watch.open(partial(self._llm.open, request))
-        except LlmFailure as failure:
-            await discard()
-            raise errors.BadGateway(
-                FAILURE_TEXT[failure.kind], code=failure.kind.value, extra=_saved(turn)
-            ) from None
-        except TurnAborted as aborted:
-            if aborted.reason == STOPPED:
-                return None
-            await discard()
-            if aborted.reason == SHUTDOWN:
-                raise errors.ServiceUnavailable(
-                    errors.SERVICE_RESTARTING, code="service_restarting", extra=_saved(turn)
-                ) from None
-            raise errors.ClientClosedRequest() from None
-        except asyncio.CancelledError:
-            await asyncio.shield(discard())
-            raise
 
-    async def _stopped_before_start(
-        self, tenant_id: UUID, meta: ChatMetaOut, outlet: Outlet
+    async def _follow(self, answer: LiveAnswer, sender: Sender, *, after: int) -> None:
+        """`relay.follow`, ending quietly when the visitor goes (the answer goes on)."""
+        with contextlib.suppress(ConnectionError):
+            await relay.follow(
+                answer, sender, after=after, heartbeat=self._settings.heartbeat_interval
+            )
+
+    async def _follow_stored(
+        self, tenant_id: UUID, user_id: str, message_id: UUID, after: int, outlet: Outlet
     ) -> None:
-        """An answer stopped before the LLM sent anything: stored empty as `stopped`, and
-        the stream opened only to say so."""
-        await messages.finish_reply(
+        """Follow an answer another instance writes (or that is stored) through the database:
+        read its text from `after` on, woken by the writer's appends, reading again every
+        `FOLLOW_POLL_INTERVAL` anyway; announce the follow every `FOLLOW_RENEW` seconds so the
+        writer keeps the answer going."""
+        read = partial(
+            messages.answer_since,
             self._pool,
             tenant_id=tenant_id,
-            message_id=meta.message_id,
+            user_id=user_id,
+            message_id=message_id,
+        )
+        loop = asyncio.get_running_loop()
+        with self._signals.news_of(message_id) as news:
+            row = await read(after=after)  # 404 before anything is written
+            sender = Sender(outlet, self._settings.write_timeout, math.inf)
+            announced = -math.inf
+            meta = ChatMetaOut(
+                dialog_id=row.dialog_id, user_message_id=row.user_message_id, message_id=message_id
+            )
+            try:
+                data = events.meta(meta)
+                while True:
+                    if row.text:
+                        after += len(row.text)
+                        data += events.text(row.text, after)
+                    status = self._status(row.status, row.updated_at, row.checked_at)
+                    if status != "streaming":
+                        await sender.send(data + _ending(message_id, status, row))
+                        return
+                    if data or loop.time() - sender.last_write >= self._settings.heartbeat_interval:
+                        await sender.send(data or sse.PING)
+                    if loop.time() - announced >= FOLLOW_RENEW:
+                        await messages.publish_follow(self._pool, message_id=message_id)
+                        announced = loop.time()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(news.wait(), FOLLOW_POLL_INTERVAL)
+                    news.clear()
+                    sender.check()
+                    data = b""
+                    row = await read(after=after)
+            except ConnectionError:
+                return
+            except errors.DatabaseUnavailable:
+                with contextlib.suppress(ConnectionError):
+                    await sender.send(
+                        events.error(errors.DATABASE_UNAVAILABLE, "database_unavailable")
+                    )
+
+    async def _write(self, answer: LiveAnswer, turn: TurnRow, request: ChatRequest) -> None:
+        """The answer's own task: open the LLM's stream, relay it into `answer`, store it."""
+        tenant_id, message_id = answer.tenant_id, answer.message_id
+        discard = partial(
+            messages.discard_reply, self._pool, tenant_id=tenant_id, message_id=message_id
+        )
+        try:
+            stream = await answer.open(partial(self._llm.open, request))
+        except LlmFailure as failure:
+            await discard()
+            bad_gateway = errors.BadGateway(
+                FAILURE_TEXT[failure.kind], code=failure.kind.value, extra=_saved(turn)
+            )
+            answer.refuse(bad_gateway, events.failure(failure))
+            return
+        except TurnAborted as aborted:
+            if aborted.reason == STOPPED:
+                await self._stopped_before_start(answer)
+                return
+            await discard()
+            if aborted.reason == SHUTDOWN:
+                refusal = errors.ServiceUnavailable(
+                    errors.SERVICE_RESTARTING, code="service_restarting", extra=_saved(turn)
+                )
+                answer.refuse(refusal, events.error(errors.SERVICE_RESTARTING, refusal.code))
+            else:
+                answer.refuse(errors.ClientClosedRequest(), events.interrupted())
+            return
+        answer.begin()
+        await self._relay(answer, stream)
+
+    async def _stopped_before_start(self, answer: LiveAnswer) -> None:
+        """An answer stopped before the LLM sent anything: stored empty as `stopped`."""
+        await messages.finish_reply(
+            self._pool,
+            tenant_id=answer.tenant_id,
+            message_id=answer.message_id,
             content="",
             html="",
             status="stopped",
             finish_reason=STOPPED,
             usage=None,
         )
-        done = ChatDoneOut(message_id=meta.message_id, finish_reason=STOPPED, usage=None)
-        deadline = asyncio.get_running_loop().time() + self._settings.write_timeout
-        with contextlib.suppress(ConnectionError):
-            await self._send(
-                outlet,
-                sse.encode(meta, event="meta") + sse.encode(done, event="done") + DONE,
-                deadline,
-            )
+        answer.finish(events.done(answer.message_id, STOPPED, None))
 
-    async def _relay(self, answer: Answer, outlet: Outlet) -> None:
-        """Stream the answer to `outlet`, then store it with its final status, then send the
-        final event."""
-        stream = answer.stream
+    async def _relay(self, answer: LiveAnswer, stream: LlmStream) -> None:
+        """Take the answer's text into `answer`, then store it with its final status, then let
+        its followers have the final events."""
         try:
-            status, ending = await self._pump(answer, outlet)
-        except asyncio.CancelledError:
-            # A server that cancels handlers of gone clients (not aiohttp's default).
-            stream.abort(CLIENT_GONE)
-            await asyncio.shield(self._store(answer, "interrupted"))
-            raise
+            status, ending = await self._pump(answer, stream)
         finally:
             stream.close()
-        if not await self._store(answer, status) and status == "complete":
-            # The client must not be told `done` for an answer it will not find again; the row
-            # stays `streaming` and is reported `interrupted` once total_timeout has passed.
-            ending = error_event(errors.REPLY_NOT_SAVED, "database_unavailable")
-        if ending:
-            with contextlib.suppress(ConnectionError):
-                await self._send(outlet, ending, stream.deadline)
+        answer.closing = True
+        await self._parts.settled()
+        if not await self._store(answer, stream, status) and status == "complete":
+            # Nobody may be told `done` for an answer they will not find again; the row stays
+            # `streaming` and is reported `interrupted` once total_timeout has passed.
+            ending = events.error(errors.REPLY_NOT_SAVED, "database_unavailable")
+        answer.finish(ending)
+        if answer.followed_elsewhere(asyncio.get_running_loop().time()):
+            with contextlib.suppress(Exception):  # its followers read again within a second
+                await messages.publish_parts(self._pool, message_id=answer.message_id)
 
-    async def _pump(self, answer: Answer, outlet: Outlet) -> tuple[ReplyStatus, bytes]:
-        """Relay deltas and heartbeats; return the reply's status and the final events to send
-        once it is stored."""
-        stream = answer.stream
+    async def _pump(self, answer: LiveAnswer, stream: LlmStream) -> tuple[ReplyStatus, bytes]:
+        """Take the text in; return the answer's status and the final events to send once it
+        is stored."""
         try:
-            await self._send(outlet, sse.encode(answer.meta, event="meta"), stream.deadline)
             async for texts in stream.deltas(self._settings.heartbeat_interval):
-                # Pieces that arrived together leave in one send: under load that is most.
-                data = b"".join(map(_delta_event, texts)) if texts else sse.PING
-                await self._send(outlet, data, stream.deadline)
+                if texts:
+                    answer.append(texts)
         except LlmFailure as failure:
-            return "error", _failure_event(failure)
-        except ConnectionError:
-            stream.abort(CLIENT_GONE)
-            return "interrupted", b""
+            return "error", events.failure(failure)
         except Exception:  # the response has started: no error envelope can follow
-            log.exception("chat stream %s failed", answer.meta.message_id)
-            return "error", error_event(errors.INTERNAL_ERROR, "internal_error")
+            log.exception("chat stream %s failed", answer.message_id)
+            return "error", events.error(errors.INTERNAL_ERROR, "internal_error")
         if stream.abort_reason == SHUTDOWN:
-            return "interrupted", error_event(errors.SERVICE_RESTARTING, "service_restarting")
+            return "interrupted", events.error(errors.SERVICE_RESTARTING, "service_restarting")
         if stream.abort_reason == STOPPED:
             stream.finish_reason = STOPPED
-            return "stopped", self._done(answer, stream)
+            return "stopped", events.done(answer.message_id, STOPPED, stream.usage)
         if stream.abort_reason:
-            return "interrupted", b""
-        return "complete", self._done(answer, stream)
+            return "interrupted", events.interrupted()
+        return "complete", events.done(answer.message_id, stream.finish_reason, stream.usage)
 
-    def _done(self, answer: Answer, stream: LlmStream) -> bytes:
-        """The final events of an answer that ended as it should."""
-        done = ChatDoneOut(
-            message_id=answer.meta.message_id,
-            finish_reason=stream.finish_reason,
-            usage=stream.usage,
-        )
-        return sse.encode(done, event="done") + DONE
-
-    async def _send(self, outlet: Outlet, data: bytes, deadline: float) -> None:
-        """One write, within `write_timeout` and `deadline` (the answer's, loop time); past
-        them the client is dropped (`ConnectionResetError`)."""
-        own = asyncio.get_running_loop().time() + self._settings.write_timeout
-        try:
-            async with asyncio.timeout_at(min(own, deadline)):
-                await outlet.write(data)
-        except TimeoutError:
-            outlet.abandon()
-            raise ConnectionResetError("the client stopped reading") from None
-
-    async def _store(self, answer: Answer, status: ReplyStatus) -> bool:
+    async def _store(self, answer: LiveAnswer, stream: LlmStream, status: ReplyStatus) -> bool:
         """The closing write; False when it failed (the database is gone)."""
-        stream = answer.stream
         try:
             await messages.finish_reply(
                 self._pool,
                 tenant_id=answer.tenant_id,
-                message_id=answer.meta.message_id,
+                message_id=answer.message_id,
                 content=stream.text,
                 html=markdown_html(stream.text),
                 status=status,
@@ -321,15 +340,20 @@ class ChatService:
                 usage=stream.usage,
             )
         except Exception:  # the row stays `streaming`; the sweep reports it later
-            log.exception("could not store reply %s", answer.meta.message_id)
+            log.exception("could not store reply %s", answer.message_id)
             return False
         return True
+
+
+def _ending(message_id: UUID, status: MessageStatus, row: AnswerSinceRow) -> bytes:
+    """The final events of a stored answer, for a visitor who follows it from the database."""
+    if status in ("complete", "stopped"):
+        return events.done(message_id, row.finish_reason, row.usage)
+    if status == "interrupted":
+        return events.interrupted()
+    return events.error(errors.ANSWER_FAILED, "answer_failed")
 
 
 def _saved(turn: TurnRow) -> dict[str, str]:
     """What an API error after the opening write names: the stored question."""
     return {"dialog_id": str(turn.dialog_id), "user_message_id": str(turn.user_message_id)}
-
-
-def _delta_event(text: str) -> bytes:
-    return sse.encode({"content": text})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+
 from aiohttp import web
 
 EVENT_STREAM = "text/event-stream"
@@ -25,10 +28,15 @@ class ResponseOutlet:
 
     def abandon(self) -> None:
         """Drop the connection at once, unsent data and all (a client that stopped reading
-        would hold a graceful close forever)."""
+        would hold a graceful close forever): a zero linger makes the close a reset, so the
+        kernel does not keep the unsent data either."""
         transport = self._request.transport
-        if transport is not None:
-            transport.abort()
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
     def is_gone(self) -> bool:
         """The client closed its connection (aiohttp does not tell the handler)."""

@@ -2,10 +2,13 @@
 //
 // The answer arrives as SSE over a POST (meta, content deltas, done | error). While it streams
 // the deltas are appended as plain text; after `done` the dialog is fetched again and the
-// assistant messages are shown with the server's sanitized markdown.
+// assistant messages are shown with the server's sanitized markdown. The answer does not
+// depend on the page: a stream lost to the network is opened again from the last text event
+// received (`GET …/chat/{id}/stream`), and a page (re)loaded while an answer is being written
+// shows the text so far and keeps painting.
 
 import {
-  ApiError, api, apiPath, failure, guestId, pagePath, session, storage, tenant,
+  ApiError, api, apiPath, failure, guestId, identityHeaders, pagePath, session, storage, tenant,
 } from './api.js';
 import { $, boot, errorText, refreshNavigation, showStatus } from './common.js';
 import { t } from './i18n.js';
@@ -15,6 +18,8 @@ import {
 import { readEvents } from './sse.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const REOPEN_ATTEMPTS = 3; // a stream lost mid-answer is opened again this many times
+const REOPEN_DELAY_MS = 1000; // ... waiting this long, then twice, three times as long
 
 const log = $('#messages');
 const form = $('#composer');
@@ -50,6 +55,10 @@ async function showDialog() {
     showDialogPage(log, dialog, load, (error) => showStatus(status, errorText(error)));
     if (!dialog.messages.length) showWelcome();
     scrollToEnd();
+    const last = log.lastElementChild;
+    if (!controller && last?.dataset.role === 'assistant' && last.dataset.status === 'streaming') {
+      resume(last);
+    }
   } catch (error) {
     if (error instanceof ApiError && [400, 401, 403, 404].includes(error.status)) {
       rememberDialog(null);
@@ -79,24 +88,102 @@ function chatRequest(message) {
   return { body: JSON.stringify(body), headers, usedToken: Boolean(current) };
 }
 
-/** Send `message` and stream the answer into a new assistant bubble. */
-async function send(message) {
-  showStatus(status, '');
-  const userArticle = messageElement({ role: 'user', content: message });
-  const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
+/** An answer bubble being painted: its text node, the question it answers (when this page
+ * asked it), the id of the last text event received, how it ended. */
+function answerView(answer, question = null) {
   const bubble = answer.querySelector('.bubble');
   bubble.dataset.thinking = t('chat.thinking');
   const text = document.createTextNode('');
-  bubble.append(text);
+  bubble.replaceChildren(text);
+  return { answer, question, text, lastId: '0', outcome: 'interrupted' };
+}
+
+/** Paint the events of `response` into `view`. */
+async function follow(response, view) {
+  for await (const event of readEvents(response.body)) {
+    if (event.data === '[DONE]') break;
+    const payload = JSON.parse(event.data);
+    if (event.event === 'meta') {
+      rememberDialog(payload.dialog_id);
+      if (view.question) view.question.dataset.messageId = payload.user_message_id;
+      view.answer.dataset.messageId = payload.message_id;
+    } else if (event.event === 'done') {
+      view.outcome = payload.finish_reason === 'stopped' ? 'stopped' : 'complete';
+    } else if (event.event === 'error') {
+      view.outcome = 'error';
+      showStatus(status, t('error.stream'));
+    } else if (typeof payload.content === 'string') {
+      view.text.appendData(payload.content);
+      if (event.id !== null) view.lastId = event.id;
+      scrollToEnd();
+    }
+  }
+}
+
+/** The answer's stream again, from the last text event received. */
+async function reopen(view) {
+  const id = encodeURIComponent(view.answer.dataset.messageId);
+  const query = `last_event_id=${encodeURIComponent(view.lastId)}`;
+  let response;
+  try {
+    response = await fetch(apiPath(`/chat/${id}/stream?${query}`), {
+      headers: { ...identityHeaders(), Accept: 'text/event-stream' },
+      signal: controller.signal,
+    });
+  } catch (error) {
+    throw error.name === 'AbortError' ? error : new ApiError(0);
+  }
+  if (!response.ok) throw await failure(response, Boolean(session()));
+  return response;
+}
+
+/** Paint the answer `open()` streams into `view` to its end: a stream lost to the network
+ * (a TypeError while reading) is opened again where it stopped. `onFailure(error)` is told
+ * of anything else that went wrong, but a stop that abandoned the request. */
+async function stream(view, open, onFailure) {
+  controller = new AbortController();
+  setStreaming(true);
+  try {
+    let response = await open();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await follow(response, view);
+        break;
+      } catch (caught) {
+        if (!(caught instanceof TypeError) || !view.answer.dataset.messageId
+            || attempt > REOPEN_ATTEMPTS) throw caught;
+        await new Promise((resolve) => { setTimeout(resolve, REOPEN_DELAY_MS * attempt); });
+        response = await reopen(view);
+      }
+    }
+  } catch (caught) {
+    // A connection lost while reading the body rejects with a TypeError.
+    const error = caught instanceof TypeError ? new ApiError(0) : caught;
+    if (error.name !== 'AbortError') {
+      view.outcome = 'failed';
+      showStatus(status, errorText(error));
+      if (error.status === 401) refreshNavigation();
+      onFailure(error);
+    }
+  } finally {
+    controller = null;
+    setStreaming(false);
+  }
+  finish(view.answer, view.text, view.outcome);
+}
+
+/** Send `message` and stream the answer into a new assistant bubble. */
+async function send(message) {
+  showStatus(status, '');
+  const question = messageElement({ role: 'user', content: message });
+  const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
+  const view = answerView(answer, question);
   log.querySelector('.welcome')?.remove();
-  log.append(userArticle, answer);
+  log.append(question, answer);
   scrollToEnd();
 
   const sentDialog = dialogId;
-  controller = new AbortController();
-  setStreaming(true);
-  let outcome = 'interrupted';
-  try {
+  const ask = async () => {
     const request = chatRequest(message);
     let response;
     try {
@@ -112,47 +199,27 @@ async function send(message) {
       if (error.body.dialog_id) rememberDialog(error.body.dialog_id);
       throw error;
     }
-    for await (const event of readEvents(response.body)) {
-      if (event.data === '[DONE]') break;
-      const payload = JSON.parse(event.data);
-      if (event.event === 'meta') {
-        rememberDialog(payload.dialog_id);
-        userArticle.dataset.messageId = payload.user_message_id;
-        answer.dataset.messageId = payload.message_id;
-      } else if (event.event === 'done') {
-        outcome = payload.finish_reason === 'stopped' ? 'stopped' : 'complete';
-      } else if (event.event === 'error') {
-        outcome = 'error';
-        showStatus(status, t('error.stream'));
-      } else if (typeof payload.content === 'string') {
-        text.appendData(payload.content);
-        scrollToEnd();
-      }
+    return response;
+  };
+  await stream(view, ask, (error) => {
+    if (error.status === 404 && sentDialog) {
+      // The dialog is gone (or belongs to someone else now): the next message starts anew.
+      rememberDialog(null);
+      showStatus(status, t('error.dialogGone'));
     }
-  } catch (caught) {
-    // A connection lost while reading the body rejects with a TypeError.
-    const error = caught instanceof TypeError ? new ApiError(0) : caught;
-    if (error.name !== 'AbortError') {
-      outcome = 'failed';
-      showStatus(status, errorText(error));
-      if (error.status === 401) refreshNavigation();
-      if (error.status === 404 && sentDialog) {
-        // The dialog is gone (or belongs to someone else now): the next message starts anew.
-        rememberDialog(null);
-        showStatus(status, t('error.dialogGone'));
-      }
-      if (!userArticle.dataset.messageId && !(error.body && error.body.dialog_id)) {
-        // Nothing was saved (a stored question is named by the stream's `meta`, or by the
-        // body of a 502/503): offer the text again.
-        userArticle.querySelector('.message-footer').textContent = t('chat.notSent');
-        if (!input.value) input.value = message;
-      }
+    if (!question.dataset.messageId && !(error.body && error.body.dialog_id)) {
+      // Nothing was saved (a stored question is named by the stream's `meta`, or by the
+      // body of a 502/503): offer the text again.
+      question.querySelector('.message-footer').textContent = t('chat.notSent');
+      if (!input.value) input.value = message;
     }
-  } finally {
-    controller = null;
-    setStreaming(false);
-  }
-  finish(answer, text, outcome);
+  });
+}
+
+/** An answer still being written when the page was (re)loaded: its text so far, then live. */
+async function resume(answer) {
+  const view = answerView(answer);
+  await stream(view, () => reopen(view), () => {});
 }
 
 /** Stop: the server stops the answer (on whichever instance streams it) and the stream ends

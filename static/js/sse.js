@@ -18,10 +18,11 @@ export function parseSse(pending, chunk) {
   return { events, pending: rest + held };
 }
 
-/** One event block (lines without the blank line that ended it); null when it has no data
- * (only comments such as `: ping`, or empty). */
+/** One event block (lines without the blank line that ended it) as `{event, data, id}` (id
+ * null when the block has none); null when it has no data (only comments such as `: ping`). */
 export function parseBlock(block) {
   let event = 'message';
+  let id = null;
   const data = [];
   for (const line of block.split('\n')) {
     if (line === '' || line.startsWith(':')) continue;
@@ -31,8 +32,9 @@ export function parseBlock(block) {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'event') event = value || 'message';
     else if (field === 'data') data.push(value);
+    else if (field === 'id') id = value;
   }
-  return data.length ? { event, data: data.join('\n') } : null;
+  return data.length ? { event, data: data.join('\n'), id } : null;
 }
 
 /** The events of a response body, as they arrive. An unfinished event at the end of the

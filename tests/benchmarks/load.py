@@ -39,7 +39,8 @@ def upstream_delta(event: bytes) -> bool:
 
 
 def cip_delta(event: bytes) -> bool:
-    return event.startswith(b'data: {"content"')
+    """A text event: an `id:` line, then its data."""
+    return event.startswith(b"id: ") and b'\ndata: {"content"' in event
 
 
 @dataclass

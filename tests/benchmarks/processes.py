@@ -56,9 +56,16 @@ def _toml(value: Any) -> str:
 
 
 def write_config(
-    folder: Path, *, port: int, database_url: str, llm_url: str, pool_max_size: int
+    folder: Path,
+    *,
+    port: int,
+    database_url: str,
+    llm_url: str,
+    pool_max_size: int,
+    flush_interval: float | None = None,
 ) -> Path:
-    """A config for the app under test: generous rate limits, a pool sized for the load."""
+    """A config for the app under test: generous rate limits, a pool sized for the load;
+    `flush_interval` sets `[streams] flush_interval` (default: the service's)."""
     sections: dict[str, dict[str, Any]] = {
         "server": {
             "host": "127.0.0.1",
@@ -96,6 +103,11 @@ def write_config(
             "cabinet_writes_per_ip_per_minute": GENEROUS,
         },
     }
+    # A chat closed after its first token is the benchmarks' stop button: its answer ends as
+    # soon as the watcher sees nobody follows it, instead of after the usual grace.
+    sections["streams"] = {"grace": 0}
+    if flush_interval is not None:
+        sections["streams"]["flush_interval"] = flush_interval
     path = folder / "config.toml"
     path.write_text(
         "".join(
@@ -104,6 +116,15 @@ def write_config(
         )
     )
     return path
+
+
+def config_in(folder: Path, name: str, **options: Any) -> tuple[Path, Path, int]:
+    """A further app's folder `folder/name`, its config (`write_config` with `options` and a
+    free port) and that port."""
+    sub = folder / name
+    sub.mkdir()
+    port = free_port()
+    return sub, write_config(sub, port=port, **options), port
 
 
 class Process:

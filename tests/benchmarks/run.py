@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import resource
 import sys
@@ -38,6 +39,8 @@ from roundtrips import RoundTripCounter
 from seed import CabinetTenant, LongDialogs
 from suites import Row
 
+from cip.config import StreamsConfig
+
 QUICK = os.environ.get("CIP_BENCH_QUICK") == "1"
 STREAMS = 1000
 POOL_SIZE = 20  # a stream holds no connection while it waits on the LLM: 20 serve thousands
@@ -52,6 +55,7 @@ SUITES = (
     "round-trips",
     "query-layer",
     "workers",
+    "durable-parts",
 )
 WORKERS = 2  # the `--workers` side of the workers suite
 
@@ -150,6 +154,11 @@ async def main(only: frozenset[str]) -> list[Row]:
                 rows += await query_layer.rows(database_url)
             if "workers" in only:
                 rows += await _workers(folder, database_url, llm_url, cip_url)
+            if "durable-parts" in only:
+                async with client_session() as session:
+                    rows += await _durable_parts(
+                        session, folder, database_url, llm_url, cip_url, pair
+                    )
     return rows
 
 
@@ -217,12 +226,9 @@ async def _round_trips(
     counter = RoundTripCounter(upstream_port=5432)
     await counter.start()
     name = database_url.rsplit("/", 1)[1]
-    port = processes.free_port()
-    sub = folder / "roundtrips"
-    sub.mkdir()
-    config = processes.write_config(
-        sub,
-        port=port,
+    sub, config, port = processes.config_in(
+        folder,
+        "roundtrips",
         llm_url=llm_url,
         pool_max_size=2,
         database_url=f"postgresql://postgres@127.0.0.1:{counter.port}/{name}?sslmode=disable",
@@ -282,11 +288,8 @@ async def _workers(folder: Path, database_url: str, llm_url: str, cip_url: str) 
     """A second app with `--workers 2` on the same database, against the first (one process),
     each with the same pool per process."""
     step("workers")
-    port = processes.free_port()
-    sub = folder / "workers"
-    sub.mkdir()
-    config = processes.write_config(
-        sub, port=port, database_url=database_url, llm_url=llm_url, pool_max_size=POOL_SIZE
+    sub, config, port = processes.config_in(
+        folder, "workers", database_url=database_url, llm_url=llm_url, pool_max_size=POOL_SIZE
     )
     args = [sys.executable, "-m", "cip", "--config", str(config), "serve", "--workers"]
     with processes.running("cip-workers", [*args, str(WORKERS)], port, sub) as server:
@@ -300,6 +303,41 @@ async def _workers(folder: Path, database_url: str, llm_url: str, cip_url: str) 
             clients=16,
             rounds=1 if QUICK else 3,
             round_seconds=2.0 if QUICK else 10.0,
+        )
+
+
+async def _durable_parts(
+    session: aiohttp.ClientSession,
+    folder: Path,
+    database_url: str,
+    llm_url: str,
+    cip_url: str,
+    pair: tuple[Side, Side],
+) -> list[Row]:
+    """A second app on the same database that keeps answers in flight in memory only
+    (`flush_interval = 0`), against the first (the default appends)."""
+    step("durable parts")
+    sub, config, port = processes.config_in(
+        folder,
+        "memory-only",
+        database_url=database_url,
+        llm_url=llm_url,
+        pool_max_size=POOL_SIZE,
+        flush_interval=0,
+    )
+    _, durable = pair
+    memory_url = f"http://127.0.0.1:{port}"
+    memory = dataclasses.replace(
+        durable, name="memory", url=memory_url + durable.url.removeprefix(cip_url)
+    )
+    with processes.cip_server(config, port, sub):
+        await wait_ready(memory_url)
+        return await suites.durable_parts(
+            session,
+            memory,
+            durable,
+            flush_interval=StreamsConfig().flush_interval,
+            rounds=2 if QUICK else 4,
         )
 
 

@@ -82,6 +82,9 @@ def sides(cip_url: str, llm_url: str, tenant_id: uuid.UUID, prompt: str) -> tupl
     return direct, through
 
 
+STREAMS_FOR_PARTS = 1000
+
+
 def alternating(rounds: int, pair: Sequence[T]) -> Iterable[T]:
     """direct, cip, cip, direct, direct, cip, ...: neither side always goes first."""
     for index in range(rounds):
@@ -123,10 +126,7 @@ async def time_to_first_token(
                 seen[side.name] += await closed_loop(
                     session, side, workers=100, duration=5.0, ramp=2.2, expected_deltas=DELTAS
                 )
-        ttft = {
-            name: [chat.ttft for chat in chats if chat.ttft is not None]
-            for name, chats in seen.items()
-        }
+        ttft = _ttfts(seen)
         failures = _errors(seen["cip"]) + _errors(seen["direct"])
         for q, limit in ((50, 0.005), (99, 0.015)):
             added = percentile(ttft["cip"], q) - percentile(ttft["direct"], q)
@@ -150,6 +150,23 @@ async def time_to_first_token(
 # --- 2. concurrent streams -------------------------------------------------------------------
 
 
+async def burst(session: aiohttp.ClientSession, side: Side, streams: int) -> list[Chat]:
+    """`streams` chats, all started within a second, each read to its end."""
+    return await closed_loop(
+        session, side, workers=streams, duration=0, ramp=1.0, expected_deltas=DELTAS, single=True
+    )
+
+
+def _ttfts(seen: dict[str, list[Chat]]) -> dict[str, list[float]]:
+    return {
+        name: [chat.ttft for chat in chats if chat.ttft is not None] for name, chats in seen.items()
+    }
+
+
+def _gaps(seen: dict[str, list[Chat]]) -> dict[str, list[float]]:
+    return {name: [gap for chat in chats for gap in chat.gaps] for name, chats in seen.items()}
+
+
 async def sample_rss(process: Process, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         peak[0] = max(peak[0], process.rss_bytes())
@@ -170,21 +187,10 @@ async def concurrent_streams(
     for side in alternating(rounds, pair):
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(server, peak, stop))
-        seen[side.name] += await closed_loop(
-            session,
-            side,
-            workers=streams,
-            duration=0,
-            ramp=1.0,
-            expected_deltas=DELTAS,
-            single=True,
-        )
+        seen[side.name] += await burst(session, side, streams)
         stop.set()
         await sampler
-    gaps = {name: [gap for chat in chats for gap in chat.gaps] for name, chats in seen.items()}
-    ttft = {
-        name: [chat.ttft for chat in chats if chat.ttft is not None] for name, chats in seen.items()
-    }
+    gaps, ttft = _gaps(seen), _ttfts(seen)
     failures = _errors(seen["cip"])
     stretch = percentile(gaps["cip"], 99) - percentile(gaps["direct"], 99)
     mib = 1024 * 1024
@@ -222,6 +228,48 @@ async def concurrent_streams(
             None,
         ),
     ]
+
+
+async def durable_parts(
+    session: aiohttp.ClientSession,
+    memory: Side,
+    durable: Side,
+    *,
+    flush_interval: float,
+    rounds: int,
+) -> list[Row]:
+    """What sharing answers in flight through the database costs the streaming path: the same
+    bursts of streams (100, then 1,000, all started within a second) against an app that keeps
+    them in memory only and one that appends them every `flush_interval`, in alternating
+    rounds; TTFT and the delta gap's p99, one against the other."""
+    rows: list[Row] = []
+    for streams in (100, STREAMS_FOR_PARTS):
+        seen: dict[str, list[Chat]] = {memory.name: [], durable.name: []}
+        for side in alternating(rounds, (memory, durable)):
+            seen[side.name] += await burst(session, side, streams)
+        failures = _errors(seen[memory.name]) + _errors(seen[durable.name])
+        ttft, gaps = _ttfts(seen), _gaps(seen)
+
+        def versus(values: dict[str, list[float]], q: int) -> str:
+            paid, free = percentile(values[durable.name], q), percentile(values[memory.name], q)
+            return f"{_ms(paid)} vs {_ms(free)} ({(paid - free) * MS:+.1f} ms)"
+
+        rows += [
+            Row(
+                f"Durable parts ({flush_interval} s appends), {streams} streams: TTFT p50 / p99,"
+                " durable vs memory only",
+                "reported",
+                f"{versus(ttft, 50)} / {versus(ttft, 99)}",
+                None if not failures else False,
+            ),
+            Row(
+                f"Durable parts, {streams} streams: delta gap p99, durable vs memory only",
+                "reported",
+                versus(gaps, 99) + (f"; {len(failures)} failed" if failures else ""),
+                None if not failures else False,
+            ),
+        ]
+    return rows
 
 
 # --- 3. cabinet reads ------------------------------------------------------------------------

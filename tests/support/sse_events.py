@@ -26,6 +26,16 @@ def parse_sse(raw: str) -> list[tuple[str, Any]]:
     return events
 
 
+def texts_with_ids(raw: str) -> list[tuple[int, str]]:
+    """The answer's text events as (id, content) pairs, in order."""
+    found: list[tuple[int, str]] = []
+    for block in raw.split("\n\n"):
+        fields = dict(line.partition(": ")[::2] for line in block.split("\n") if line)
+        if "id" in fields and "event" not in fields:
+            found.append((int(fields["id"]), json.loads(fields["data"])["content"]))
+    return found
+
+
 def without_pings(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return [event for event in events if event[0] != "ping"]
 

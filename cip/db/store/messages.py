@@ -4,6 +4,7 @@ answers rendered by their first reader, and the sweep of replies whose writer di
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -127,6 +128,61 @@ async def reply_of(
 
 async def publish_stop(db: Executor, *, message_id: UUID) -> None:
     await Q.publish_stop.execute(db, message_id=str(message_id))
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPart:
+    """Characters of an answer in flight, from `start` on."""
+
+    tenant_id: UUID
+    message_id: UUID
+    start: int
+    body: str
+
+
+async def append_parts(db: Executor, *, parts: list[AnswerPart], followed: list[UUID]) -> None:
+    """Append parts of answers being written (of any tenants), then wake the instances that
+    follow the answers in `followed` from elsewhere."""
+    await Q.append_parts.execute(
+        db,
+        tenant_ids=[part.tenant_id for part in parts],
+        message_ids=[part.message_id for part in parts],
+        starts=[part.start for part in parts],
+        bodies=[part.body for part in parts],
+        followed=followed,
+    )
+
+
+class AnswerSinceRow(BaseModel):
+    status: MessageStatus
+    updated_at: datetime
+    checked_at: datetime  # the database's clock when it was read
+    finish_reason: str | None
+    usage: dict[str, Any] | None
+    dialog_id: UUID
+    user_message_id: UUID
+    text: str  # from the character asked for on
+
+
+async def answer_since(
+    db: Executor, *, tenant_id: UUID, user_id: str, message_id: UUID, after: int
+) -> AnswerSinceRow:
+    """An answer of this user's dialogs with its text from character `after` on (what its
+    parts hold while it is being written); 404 for anything else."""
+    record = await Q.answer_since.fetchrow(
+        db, tenant_id=tenant_id, user_id=user_id, message_id=message_id, after=after
+    )
+    if record is None:
+        raise errors.NotFound(MESSAGE_NOT_FOUND, code="message_not_found")
+    return AnswerSinceRow.model_validate(dict(record))
+
+
+async def publish_follow(db: Executor, *, message_id: UUID) -> None:
+    await Q.publish_follow.execute(db, message_id=str(message_id))
+
+
+async def publish_parts(db: Executor, *, message_id: UUID) -> None:
+    await Q.publish_parts.execute(db, message_id=str(message_id))
 
 
 async def interrupt_stale(db: Executor, *, older_than: float) -> int:
