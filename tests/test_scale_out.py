@@ -5,9 +5,9 @@ answer reported `interrupted` while the other serves on; and the instances see e
 own address, not the proxy's.
 
 Where a request lands is chosen with `Proxy.aim_at` and proven from the instances' logs
-(`Proxy.answered_by`). A test of a reload that resumes an answer on the other instance takes
-the same steps: `begin_answer(..., on=scale_out.first)`, then `proxy.aim_at(scale_out.second)`
-before the reload.
+(`Proxy.answered_by`). A reload that resumes an answer on the other instance is tested the way
+the stop is: `begin_answer(..., on=scale_out.first)`, then `proxy.aim_at(scale_out.second)`
+and the reload (`GET …/chat/{message_id}/stream` with `Last-Event-ID`) through the proxy.
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ def start_scale_out(
     return start
 
 
-def tagged(**headers: str) -> dict[str, str]:
-    """Request headers with a fresh `X-Request-Id`, to find the request in the logs."""
-    return {"X-Request-Id": uuid.uuid4().hex, **headers}
+def tagged(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """`headers` and a fresh `X-Request-Id`, to find the request in the logs."""
+    return {"X-Request-Id": uuid.uuid4().hex, **(headers or {})}
 
 
 async def begin_answer(
@@ -134,7 +134,8 @@ async def test_an_answer_streamed_by_one_instance_is_stopped_through_the_other(
     async with asyncio.timeout(GUARD), aiohttp.ClientSession() as session:
         answer = await begin_answer(session, scale_out, user, on=first)
         message_id = answer.meta["message_id"]
-        stop_headers = tagged(**{"X-User-Id": user})
+        await proxy.aim_at(second)
+        stop_headers = tagged({"X-User-Id": user})
         async with session.post(
             scale_out.api(f"/chat/{message_id}/stop"), headers=stop_headers
         ) as stopped:
