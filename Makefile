@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-slow check bench migrate browser lock clean
+.PHONY: run test test-slow check bench migrate tools lock clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,17 +22,22 @@ run: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(VENV)/bin/cip migrate
 
-# The browser tests drive Debian's Chromium: Playwright cannot download its own browsers here.
-browser:
-	@test -x /usr/bin/chromium || { \
-		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	}
+# What the tests run besides Python, from Debian's packages when missing: Chromium for the
+# browser tests (Playwright cannot download its own browsers here) and nginx, the reverse
+# proxy in front of several instances (tests/test_scale_out.py).
+tools:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian's$$missing for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
-test: $(VENV)/.installed-test browser
+test: $(VENV)/.installed-test tools
 	$(PY) -m pytest
 
-test-slow: $(VENV)/.installed-test browser
+test-slow: $(VENV)/.installed-test tools
 	$(PY) -m pytest -m slow
 
 # The gates: lint, format and types (strict, with the pydantic plugin and asyncpg's stubs).

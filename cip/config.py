@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -69,6 +70,16 @@ class ServerConfig(Section):
     body_timeout: float = Field(10.0, gt=0)
     slow_bodies_per_client: int = Field(16, ge=1)
     tenant_cache_seconds: float = Field(10.0, ge=0)
+    # Reverse proxies whose `X-Forwarded-For` names the client (see cip.http.forwarded):
+    # addresses or networks; TRUSTED_PROXIES gives them separated by commas.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -273,6 +284,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SMTP_STARTTLS": ("smtp", "starttls"),
     "SMTP_TLS": ("smtp", "use_tls"),
     "CIP_MODE": ("server", "mode"),
+    "TRUSTED_PROXIES": ("server", "trusted_proxies"),
 }
 
 

@@ -39,6 +39,7 @@ pytest_plugins = [
     "support.cabinet_data",
     "support.smtp_server",
     "support.process_server",
+    "support.proxy",
 ]
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from cip import errors, keys
 from cip.accounts.identity import Identity
+from cip.http.forwarded import client_address
 from cip.http.jsonio import path_uuid, read_body
 from cip.http.middlewares import API_PREFIX, Handler, error_response
 from cip.limits import MINUTE, cabinet_limits
@@ -93,7 +94,10 @@ async def visitor(request: web.Request) -> Identity:
 
 
 def client_ip(request: web.Request) -> str:
-    """The client's address for rate limits: the peer address. Behind a reverse proxy every
-    client would share the proxy's address, so such a setup needs a trusted forwarded header
-    (aiohttp-remotes) configured first."""
-    return request.remote or "unknown"
+    """The client's address, for rate limits: the TCP peer, or, when the peer is one of
+    `[server] trusted_proxies`, the client their `X-Forwarded-For` names (cip.http.forwarded)."""
+    return client_address(
+        request.remote or "unknown",
+        request.headers.getall(hdrs.X_FORWARDED_FOR, ()),
+        request.app[keys.CONFIG].server.trusted_proxies,
+    )

@@ -32,10 +32,10 @@ from support.fake_llm import FakeLlm
 from support.live_server import free_port
 
 TENANT_SLUG = "faults"
-# `cip serve --workers N`: what the supervisor logs as it starts a worker, and the request log
-# line of a request by its id (each line names the process that wrote it).
+# `cip serve --workers N`: what the supervisor logs as it starts a worker. The request log
+# line of a request by its id (with workers, each line names the process that wrote it).
 WORKER_STARTED = re.compile(r"cip\.supervisor\[\d+\] worker (\d+) started: pid (\d+)")
-REQUEST_LINE = r"cip\.request\[(\d+)\] {} "
+REQUEST_LINE = r"cip\.request(?:\[(\d+)\])? {} "
 API_KEY = "sk-process-test"
 START_GUARD_SECONDS = 60  # a guard against a server that never comes up, not a threshold
 
@@ -96,20 +96,9 @@ class ProcessServer:
                 cwd=ROOT,
                 env={**environ, "PYTHONUNBUFFERED": "1"},
             )
-        await self._wait_ready()
-
-    async def _wait_ready(self) -> None:
-        async with asyncio.timeout(START_GUARD_SECONDS), aiohttp.ClientSession() as session:
-            while True:
-                if not self.running:
-                    raise ServerExited(f"cip serve exited at start:\n{self.log}")
-                try:
-                    async with session.get(f"{self.url}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_ready(
+            self.url, self.process, lambda: ServerExited(f"cip serve exited at start:\n{self.log}")
+        )
 
     def send(self, signal_number: int) -> None:
         assert self.process is not None
@@ -154,10 +143,16 @@ class ProcessServer:
             ) as response,
         ):
             assert response.status == 200, await response.text()
-        line = re.compile(REQUEST_LINE.format(request_id))
-        while not (found := line.search(self.log)):  # written once the answer is sent
+        while (pid := self.logged(request_id)) is None:  # written once the answer is sent
             await asyncio.sleep(0.02)
-        return int(found[1])
+        return pid
+
+    def logged(self, request_id: str) -> int | None:
+        """The pid of the process whose request log line has `request_id`, once written."""
+        found = re.search(REQUEST_LINE.format(re.escape(request_id)), self.log)
+        if found is None:
+            return None
+        return int(found[1]) if found[1] else self.pid
 
     async def pids_answering(self, count: int) -> set[int]:
         """Ask on fresh connections until `count` processes have answered; their pids."""
@@ -165,6 +160,22 @@ class ProcessServer:
         while len(pids) < count:
             pids.add(await self.answered_by())
         return pids
+
+
+async def wait_ready(
+    url: str, process: asyncio.subprocess.Process, exited: Callable[[], Exception]
+) -> None:
+    """Return once `{url}/readyz` answers 200; raise `exited()` if the process ends first."""
+    async with asyncio.timeout(START_GUARD_SECONDS), aiohttp.ClientSession() as session:
+        while process.returncode is None:
+            try:
+                async with session.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise exited()
 
 
 def alive(pid: int) -> bool:
