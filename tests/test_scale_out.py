@@ -1,13 +1,12 @@
 """Two `cip serve` instances on one database behind nginx (the repository's
 `nginx.conf.template`), seen only through the proxy: an answer streamed by one is stopped by a
-request nginx sends to the other; one killed mid-answer leaves its question stored and its
-answer reported `interrupted` while the other serves on; and the instances see each visitor's
-own address, not the proxy's.
+request nginx sends to the other; a reload that nginx sends to the other resumes the answer
+from its last event and follows it to its end; one killed mid-answer leaves its question
+stored and its answer `interrupted` (with the text it had appended) while the other serves
+on; and the instances see each visitor's own address, not the proxy's.
 
 Where a request lands is chosen with `Proxy.aim_at` and proven from the instances' logs
-(`Proxy.answered_by`). A reload that resumes an answer on the other instance is tested the way
-the stop is: `begin_answer(..., on=scale_out.first)`, then `proxy.aim_at(scale_out.second)`
-and the reload (`GET …/chat/{message_id}/stream` with `Last-Event-ID`) through the proxy.
+(`Proxy.answered_by`).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from support.chat_client import guest
@@ -101,6 +101,19 @@ async def begin_answer(
     return Answer(response, received, meta, headers["X-Request-Id"])
 
 
+async def appended(server: ProcessServer, message_id: str) -> None:
+    """Return once the instance writing answer `message_id` has appended some of its text to
+    the database (where any instance reads it)."""
+    connection = await asyncpg.connect(server.database_url)
+    try:
+        while not await connection.fetchval(
+            "SELECT count(*) FROM answer_part WHERE message_id = $1", uuid.UUID(message_id)
+        ):
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+
+
 async def dialog_view(
     session: aiohttp.ClientSession, scale_out: ScaleOut, user: str, dialog_id: str
 ) -> list[tuple[str, str, str]]:
@@ -156,16 +169,51 @@ async def test_an_answer_streamed_by_one_instance_is_stopped_through_the_other(
     assert stored == [("user", "Hello", "complete"), ("assistant", BEGUN, "stopped")]
 
 
+async def test_a_reload_sent_to_the_other_instance_resumes_the_answer(
+    start_scale_out: Callable[..., Awaitable[ScaleOut]], fake_llm: FakeLlm
+) -> None:
+    scale_out = await start_scale_out()
+    first, second, proxy = scale_out.first, scale_out.second, scale_out.proxy
+    rest = [f" and {index}" for index in range(10)]
+    fake_llm.script = Script(deltas=[BEGUN, *rest], gap=0.15)
+    user = guest()
+    async with asyncio.timeout(GUARD), aiohttp.ClientSession() as session:
+        answer = await begin_answer(session, scale_out, user, on=first)
+        answer.response.close()  # the visitor reloads the page
+        await proxy.aim_at(second)
+        headers = tagged({"X-User-Id": user, "Last-Event-ID": str(len(BEGUN))})
+        async with session.get(
+            scale_out.api(f"/chat/{answer.meta['message_id']}/stream"), headers=headers
+        ) as resumed:
+            assert resumed.status == 200, await resumed.text()
+            events = without_pings(parse_sse(await resumed.text()))
+        assert await proxy.answered_by(answer.request_id) is first
+        assert await proxy.answered_by(headers["X-Request-Id"]) is second
+        stored = await dialog_view(session, scale_out, user, answer.meta["dialog_id"])
+    assert events[0] == ("meta", answer.meta)
+    texts = [data["content"] for name, data in events[1:-2]]
+    assert "".join(texts) == "".join(rest) and len(texts) > 1  # followed live, in steps
+    assert [name for name, _ in events[-2:]] == ["done", "message"]
+    assert stored == [
+        ("user", "Hello", "complete"),
+        ("assistant", BEGUN + "".join(rest), "complete"),
+    ]
+
+
 async def test_an_instance_killed_mid_answer_leaves_it_interrupted_while_the_other_serves(
     start_scale_out: Callable[..., Awaitable[ScaleOut]], fake_llm: FakeLlm
 ) -> None:
-    # Readers report an answer still `streaming` after total_timeout as interrupted.
-    scale_out = await start_scale_out(llm={"total_timeout": 2.0})
+    # Readers report an answer still `streaming` after total_timeout as interrupted; the
+    # second instance's sweep then stores it so, with the text the first had appended.
+    scale_out = await start_scale_out(
+        llm={"total_timeout": 2.0, "sweep_interval": 0.5, "sweep_grace": 0.0}
+    )
     first, second, proxy = scale_out.first, scale_out.second, scale_out.proxy
     fake_llm.script = Script(deltas=[BEGUN], after="stall")
     user = guest()
     async with asyncio.timeout(GUARD), aiohttp.ClientSession() as session:
         answer = await begin_answer(session, scale_out, user, on=first)
+        await appended(first, answer.meta["message_id"])
         await first.kill()
         # The stream breaks off without an ending: nginx closes it with its instance.
         with pytest.raises(aiohttp.ClientPayloadError):
@@ -183,7 +231,12 @@ async def test_an_instance_killed_mid_answer_leaves_it_interrupted_while_the_oth
             assert response.status == 200, await response.text()
             events = without_pings(parse_sse(await response.text()))
         assert await proxy.answered_by(chat_headers["X-Request-Id"]) is second
-        stored = await settled_view(session, scale_out, user, answer.meta["dialog_id"])
+        reported = await settled_view(session, scale_out, user, answer.meta["dialog_id"])
+        assert reported[1][2] == "interrupted"
+        while (stored := await dialog_view(session, scale_out, user, answer.meta["dialog_id"]))[1][
+            1
+        ] != BEGUN:  # the second instance's sweep stores it
+            await asyncio.sleep(0.1)
     assert events[1:] == [
         ("message", {"content": "Still here"}),
         (
@@ -192,8 +245,8 @@ async def test_an_instance_killed_mid_answer_leaves_it_interrupted_while_the_oth
         ),
         ("message", "[DONE]"),
     ]
-    # The text streamed so far was kept by the killed process only: the answer stays empty.
-    assert stored == [("user", "Hello", "complete"), ("assistant", "", "interrupted")]
+    # The text the killed instance had appended is what the sweep keeps.
+    assert stored == [("user", "Hello", "complete"), ("assistant", BEGUN, "interrupted")]
     # nginx's own account: the stream cut off, the next connection refused, the instance
     # taken out of the rotation, and the chat passed on to the other.
     dead = f"{PROXY_ADDRESS}:{first.port}"
