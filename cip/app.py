@@ -184,6 +184,7 @@ def setup_routes(app: web.Application) -> None:
     add_post(TENANT + "/chat", chat_stream.post_chat)
     add_post(TENANT + "/chat/{message_id}/stop", chat_stream.stop_answer)
     add_get(TENANT + "/chat/{message_id}/stream", chat_stream.resume_answer)
+    add_post(TENANT + "/chat/{message_id}/regenerate", chat_stream.regenerate_answer)
     add_get(ME + "/dialogs", my_dialogs.list_dialogs)
     add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
     add_get(ME + "/saved", my_saved.list_saved)

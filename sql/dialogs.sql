@@ -52,6 +52,9 @@ ORDER BY page.updated_at DESC, page.id DESC;
 -- empty page; no row when the dialog is not this user's. `cursor_found` is false when :before
 -- names no message of this dialog. The page walks message_by_dialog backwards from the cursor.
 -- `checked_at` is the database's clock, to age `streaming` rows against their `updated_at`.
+-- An answer to a question answered more than once carries its place among those answers
+-- (`answer_number`, oldest first) and their count (`answers`), from message_by_question; 0 for
+-- the others.
 WITH cursor AS (
     SELECT created_at, id
     FROM message
@@ -60,7 +63,8 @@ WITH cursor AS (
 SELECT dialog.id, shown.title, dialog.created_at, dialog.updated_at, now() AS checked_at,
        :before::uuid IS NULL OR EXISTS (SELECT 1 FROM cursor) AS cursor_found,
        page.id AS message_id, page.role, page.content, page.html, page.status,
-       page.created_at AS message_created_at, page.updated_at AS message_updated_at
+       page.created_at AS message_created_at, page.updated_at AS message_updated_at,
+       page.superseded, page.answer_number, page.answers
 FROM dialog
 CROSS JOIN LATERAL (
     SELECT COALESCE(NULLIF(dialog.title, ''), (
@@ -74,7 +78,16 @@ CROSS JOIN LATERAL (
 ) AS shown
 LEFT JOIN LATERAL (
     SELECT message.id, message.role, message.content, message.html, message.status,
-           message.created_at, message.updated_at
+           message.created_at, message.updated_at, message.superseded,
+           (SELECT count(*)
+            FROM message AS variant
+            WHERE variant.tenant_id = message.tenant_id AND variant.reply_to = message.reply_to
+              AND (variant.created_at, variant.id) <= (message.created_at, message.id)
+           ) AS answer_number,
+           (SELECT count(*)
+            FROM message AS variant
+            WHERE variant.tenant_id = message.tenant_id AND variant.reply_to = message.reply_to
+           ) AS answers
     FROM message
     WHERE message.tenant_id = dialog.tenant_id AND message.dialog_id = dialog.id
       AND (:before::uuid IS NULL

@@ -3,9 +3,8 @@
 -- updated_at) or create one, insert the user message and, when a reply will be streamed, the
 -- assistant placeholder (status 'streaming'). No row comes back when :dialog_id names a dialog
 -- that is not this (tenant, user)'s, and then nothing is written.
--- The main SELECT runs on the statement's snapshot, so `history` holds only the earlier
--- messages: the newest ones whose characters fit :history_budget, oldest first. Rows still being
--- written by another stream and empty texts are left out.
+-- `history` is what precedes the question (`dialog_history`, migration 0007: the newest earlier
+-- messages whose characters fit :history_budget, oldest first).
 -- The placeholder is dated one microsecond after the question so the pair keeps its order.
 WITH new_dialog AS (
     INSERT INTO dialog (tenant_id, user_id, title)
@@ -33,15 +32,8 @@ WITH new_dialog AS (
 SELECT question.dialog_id,
        question.id AS user_message_id,
        (SELECT reply.id FROM reply) AS message_id,
-       (SELECT COALESCE(jsonb_agg(jsonb_build_object('role', earlier.role,
-                                                     'content', earlier.content)
-                                  ORDER BY earlier.created_at, earlier.id), '[]'::jsonb)
-        FROM (SELECT role, content, created_at, id,
-                     sum(char_length(content)) OVER (ORDER BY created_at DESC, id DESC) AS used
-              FROM message
-              WHERE tenant_id = :tenant_id AND dialog_id = question.dialog_id
-                AND status <> 'streaming' AND content <> '') AS earlier
-        WHERE earlier.used <= :history_budget::integer) AS history
+       dialog_history(:tenant_id, question.dialog_id, question.created_at,
+                      :history_budget::integer) AS history
 FROM question;
 
 -- name: finish_reply
@@ -64,10 +56,24 @@ WHERE dialog.tenant_id = reply.tenant_id AND dialog.id = reply.dialog_id
 RETURNING dialog.id;
 
 -- name: discard_reply
--- The placeholder of an answer that never started (the LLM failed before streaming).
-DELETE FROM message
-WHERE tenant_id = :tenant_id AND id = :message_id AND status = 'streaming'
-RETURNING id;
+-- The placeholder of an answer that never started (the LLM failed before streaming). When it
+-- was to answer a question anew, the answer it superseded is the latest again.
+WITH discarded AS (
+    DELETE FROM message
+    WHERE tenant_id = :tenant_id AND id = :message_id AND status = 'streaming'
+    RETURNING reply_to
+), restored AS (
+    UPDATE message
+    SET superseded = false
+    WHERE tenant_id = :tenant_id
+      AND id = (SELECT previous.id
+                FROM message AS previous, discarded
+                WHERE previous.tenant_id = :tenant_id AND previous.reply_to = discarded.reply_to
+                  AND previous.superseded
+                ORDER BY previous.created_at DESC, previous.id DESC
+                LIMIT 1)
+)
+SELECT reply_to FROM discarded;
 
 -- name: interrupt_stale
 -- Rows left 'streaming' by a process that died: nothing writes a row for longer than
@@ -161,3 +167,64 @@ SELECT pg_notify('cip_follow', :message_id::text);
 -- name: publish_parts
 -- Wakes the instances following an answer from elsewhere (it ended).
 SELECT pg_notify('cip_parts', :message_id::text);
+
+-- name: regeneration_of
+-- Answer :message_id of this user's dialogs, to be answered anew: its state, whether it is the
+-- dialog's latest (no message after it but superseded answers), the question it answers, and
+-- the history to send with that question (as start_turn's). No row for anyone else's message,
+-- or for a question.
+WITH answer AS (
+    SELECT message.id, message.dialog_id, message.status, message.created_at
+    FROM message
+    JOIN dialog ON dialog.tenant_id = message.tenant_id AND dialog.id = message.dialog_id
+    WHERE message.tenant_id = :tenant_id AND message.id = :message_id
+      AND message.role = 'assistant' AND dialog.user_id = :user_id
+), question AS (
+    SELECT message.id, message.content, message.created_at
+    FROM message, answer
+    WHERE message.tenant_id = :tenant_id AND message.dialog_id = answer.dialog_id
+      AND message.role = 'user' AND message.created_at < answer.created_at
+    ORDER BY message.created_at DESC, message.id DESC
+    LIMIT 1
+)
+SELECT answer.dialog_id, answer.status, question.id AS user_message_id,
+       question.content AS question,
+       NOT EXISTS (SELECT 1
+                   FROM message AS later
+                   WHERE later.tenant_id = :tenant_id AND later.dialog_id = answer.dialog_id
+                     AND (later.created_at, later.id) > (answer.created_at, answer.id)
+                     AND NOT later.superseded) AS latest,
+       dialog_history(:tenant_id, answer.dialog_id, question.created_at,
+                      :history_budget::integer) AS history
+FROM answer
+JOIN question ON true;
+
+-- name: start_regeneration
+-- Answer :message_id is superseded by a new `streaming` answer to question :user_message_id,
+-- in one statement, and only while it is still the dialog's latest answer and not being
+-- written (no row otherwise: a regeneration that lost a race); both answers then name the
+-- question; the dialog's updated_at follows.
+WITH superseded AS (
+    UPDATE message
+    SET superseded = true, reply_to = :user_message_id
+    WHERE tenant_id = :tenant_id AND id = :message_id AND dialog_id = :dialog_id
+      AND role = 'assistant' AND NOT superseded AND status <> 'streaming'
+      AND NOT EXISTS (SELECT 1
+                      FROM message AS later
+                      WHERE later.tenant_id = :tenant_id AND later.dialog_id = :dialog_id
+                        AND (later.created_at, later.id) > (message.created_at, message.id)
+                        AND NOT later.superseded)
+    RETURNING tenant_id, dialog_id
+), reply AS (
+    INSERT INTO message (tenant_id, dialog_id, role, content, status, reply_to)
+    SELECT superseded.tenant_id, superseded.dialog_id, 'assistant', '', 'streaming',
+           :user_message_id
+    FROM superseded
+    RETURNING id
+), touched AS (
+    UPDATE dialog
+    SET updated_at = now()
+    FROM superseded
+    WHERE dialog.tenant_id = superseded.tenant_id AND dialog.id = superseded.dialog_id
+)
+SELECT id AS message_id FROM reply;

@@ -19,6 +19,9 @@ from support.fixtures import Client, MakeConfig, NewTenant
 
 REL = 'rel="nofollow noopener noreferrer"'
 
+# A message of a question answered once (nothing regenerated).
+ANSWERED_ONCE = {"superseded": False, "answer_number": None, "answers": None}
+
 
 def dialogs_url(tenant_id: UUID, suffix: str = "") -> str:
     return f"/api/v1/tenants/{tenant_id}/me/dialogs{suffix}"
@@ -182,6 +185,7 @@ async def test_one_dialog(
                 "html": None,
                 "status": "complete",
                 "created_at": iso(created[user_message]),
+                **ANSWERED_ONCE,
             },
             {
                 "id": str(answer),
@@ -191,6 +195,7 @@ async def test_one_dialog(
                 "<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n",
                 "status": "complete",
                 "created_at": iso(created[answer]),
+                **ANSWERED_ONCE,
             },
         ],
         "has_more": False,

@@ -197,6 +197,32 @@ async def test_a_reload_mid_answer_shows_the_text_so_far_and_keeps_painting(
     assert browser.errors == []
 
 
+async def test_regenerate_gives_a_second_answer_and_keeps_the_first(
+    site: LiveServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant
+) -> None:
+    tenant = await new_tenant(locale="en")
+    fake_llm.script = Script(deltas=["First ", "try."])
+    page = await browser.new_page()
+    await page.goto(f"{site.url}/{tenant.slug}/chat")
+    await send(page, "Give me a slogan")
+    await expect(page.locator(COMPLETE_ANSWER)).to_have_text("First try.")
+    fake_llm.script = Script(deltas=["Second ", "try."], gap=0.1)
+    await page.get_by_role("button", name="Regenerate").click()
+    answers = page.locator("#messages .message.assistant")
+    await expect(answers).to_have_count(2)
+    await expect(answers.nth(0)).to_have_class(re.compile(r"\bsuperseded\b"))
+    await expect(answers.nth(1).locator(".bubble")).to_have_text("Second try.")
+    await expect(answers.nth(0).locator(".answer-place")).to_have_text("Answer 1 of 2")
+    await expect(answers.nth(1).locator(".answer-place")).to_have_text("Answer 2 of 2")
+    # Only the latest answer offers to be given again.
+    await expect(page.get_by_role("button", name="Regenerate")).to_have_count(1)
+    await expect(answers.nth(1).get_by_role("button", name="Regenerate")).to_be_visible()
+    await page.reload()
+    await expect(answers.nth(0).locator(".answer-place")).to_have_text("Answer 1 of 2")
+    assert len(fake_llm.requests) == 2
+    assert browser.errors == []
+
+
 async def test_cabinet_lists_opens_saves_and_deletes(
     site: LiveServer,
     browser: Browser,

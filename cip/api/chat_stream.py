@@ -82,6 +82,31 @@ async def resume_answer(request: web.Request) -> web.StreamResponse:
     return outlet.response
 
 
+@endpoint(
+    "Answer the question of an answer again; the new answer streams as Server-Sent Events",
+    identity=True,
+    tag="chat",
+    responses={
+        200: "sse",
+        **CALLER_ERRORS,
+        404: "Unknown tenant, or an answer that is not the caller's",
+        409: "Not the dialog's latest answer, or one still being written",
+        502: ChatFailureOut,
+        503: ChatFailureOut,
+    },
+)
+async def regenerate_answer(request: web.Request) -> web.StreamResponse:
+    """The new answer streams like a chat's (`meta` names it and the question); the earlier
+    one is kept, superseded."""
+    who = await caller(request, request.headers.get("X-User-Id"))
+    message_id = path_uuid(request, "message_id")
+    outlet = ResponseOutlet(request)
+    await request.app[keys.CHAT].regenerate(
+        request[keys.TENANT], who, message_id, ip=client_ip(request), outlet=outlet
+    )
+    return outlet.response
+
+
 class StopOut(BaseModel):
     message_id: UUID
     # `stopped`, or the status the answer had already ended with; `streaming` when the instance

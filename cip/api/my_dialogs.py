@@ -45,6 +45,12 @@ class DialogMessageOut(BaseModel):
     html: str | None
     status: MessageStatus
     created_at: datetime
+    # An answer given again (`…/chat/{message_id}/regenerate`): the earlier one is superseded,
+    # and each answer to that question says which it is of how many ("answer 1 of 2"); both
+    # are null for a question answered once.
+    superseded: bool = False
+    answer_number: int | None = None
+    answers: int | None = None
 
 
 class DialogOut(BaseModel):
@@ -67,6 +73,9 @@ class DialogOut(BaseModel):
                 html=message.html,
                 status=message.status,
                 created_at=message.created_at,
+                superseded=message.superseded,
+                answer_number=message.answer_number or None,
+                answers=message.answers or None,
             )
             for message in row.messages
         ]

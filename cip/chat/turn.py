@@ -115,10 +115,56 @@ class ChatService:
             raise errors.ServiceUnavailable(
                 errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=_saved(turn)
             )
+        await self._answer_turn(
+            tenant, caller, turn, rules.conversation(prompt, turn.history, question), outlet
+        )
+
+    async def regenerate(
+        self, tenant: Tenant, caller: Identity, message_id: UUID, *, ip: str, outlet: Outlet
+    ) -> None:
+        """Answer the question answer `message_id` of the caller's answers again, into
+        `outlet`, as a new answer in the same dialog; the earlier one is kept, superseded.
+        Before anything is written: 404 (anyone else's message), 409 (not the dialog's latest
+        answer, or one still being written), 429, 500, or 499/502/503 as for a question."""
+        settings = tenant.settings
+        buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
+        await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
+        prompt = self._prompts.for_tenant(tenant.slug, settings.prompt_file)
+        if not self._llm.configured:
+            raise errors.ServiceUnavailable(errors.LLM_NOT_CONFIGURED, code="llm_not_configured")
+        target = await messages.regeneration_of(
+            self._pool,
+            tenant_id=tenant.id,
+            user_id=caller.user_id,
+            message_id=message_id,
+            history_budget=self._settings.history_budget_chars,
+        )
+        new_id = await messages.start_regeneration(
+            self._pool, tenant_id=tenant.id, target=target, message_id=message_id
+        )
+        turn = TurnRow(
+            dialog_id=target.dialog_id,
+            user_message_id=target.user_message_id,
+            message_id=new_id,
+            history=target.history,
+        )
+        conversation = rules.conversation(prompt, target.history, target.question)
+        await self._answer_turn(tenant, caller, turn, conversation, outlet)
+
+    async def _answer_turn(
+        self,
+        tenant: Tenant,
+        caller: Identity,
+        turn: TurnRow,
+        conversation: list[dict[str, str]],
+        outlet: Outlet,
+    ) -> None:
+        """Write the answer of a stored turn in a task of its own, followed by `outlet`."""
+        assert turn.message_id is not None
         request = ChatRequest(
-            messages=rules.conversation(prompt, turn.history, question),
-            model=settings.model,
-            temperature=settings.temperature,
+            messages=conversation,
+            model=tenant.settings.model,
+            temperature=tenant.settings.temperature,
         )
         meta = ChatMetaOut(
             dialog_id=turn.dialog_id,

@@ -10,7 +10,9 @@
 import {
   ApiError, api, apiPath, failure, guestId, identityHeaders, pagePath, session, storage, tenant,
 } from './api.js';
-import { $, boot, errorText, refreshNavigation, showStatus } from './common.js';
+import {
+  $, boot, button as newButton, errorText, refreshNavigation, showStatus,
+} from './common.js';
 import { t } from './i18n.js';
 import {
   addSaveButton, messageElement, setMessageStatus, showDialogPage,
@@ -58,6 +60,8 @@ async function showDialog() {
     const last = log.lastElementChild;
     if (!controller && last?.dataset.role === 'assistant' && last.dataset.status === 'streaming') {
       resume(last);
+    } else {
+      offerRegenerate();
     }
   } catch (error) {
     if (error instanceof ApiError && [400, 401, 403, 404].includes(error.status)) {
@@ -83,9 +87,9 @@ function chatRequest(message) {
   if (dialogId) body.dialog_id = dialogId;
   // Logged in: the token alone says who speaks. A guest names their id in the body.
   if (!current) body.user_id = guestId();
-  const headers = { 'Content-Type': 'application/json', Accept: 'text/event-stream' };
+  const headers = { 'Content-Type': 'application/json' };
   if (current) headers.Authorization = `Bearer ${current.token}`;
-  return { body: JSON.stringify(body), headers, usedToken: Boolean(current) };
+  return { body: JSON.stringify(body), headers };
 }
 
 /** An answer bubble being painted: its text node, the question it answers (when this page
@@ -120,21 +124,24 @@ async function follow(response, view) {
   }
 }
 
-/** The answer's stream again, from the last text event received. */
-async function reopen(view) {
-  const id = encodeURIComponent(view.answer.dataset.messageId);
-  const query = `last_event_id=${encodeURIComponent(view.lastId)}`;
+/** A streamed answer from `path` (a chat route), the request abortable by Stop. */
+async function openStream(path, { method = 'GET', headers = identityHeaders(), body } = {}) {
   let response;
   try {
-    response = await fetch(apiPath(`/chat/${id}/stream?${query}`), {
-      headers: { ...identityHeaders(), Accept: 'text/event-stream' },
-      signal: controller.signal,
+    response = await fetch(apiPath(path), {
+      method, body, headers: { ...headers, Accept: 'text/event-stream' }, signal: controller.signal,
     });
   } catch (error) {
     throw error.name === 'AbortError' ? error : new ApiError(0);
   }
-  if (!response.ok) throw await failure(response, Boolean(session()));
+  if (!response.ok) throw await failure(response, 'Authorization' in headers);
   return response;
+}
+
+/** The answer's stream again, from the last text event received. */
+function reopen(view) {
+  const id = encodeURIComponent(view.answer.dataset.messageId);
+  return openStream(`/chat/${id}/stream?last_event_id=${encodeURIComponent(view.lastId)}`);
 }
 
 /** Paint the answer `open()` streams into `view` to its end: a stream lost to the network
@@ -183,25 +190,10 @@ async function send(message) {
   scrollToEnd();
 
   const sentDialog = dialogId;
-  const ask = async () => {
-    const request = chatRequest(message);
-    let response;
-    try {
-      response = await fetch(apiPath('/chat'), {
-        method: 'POST', headers: request.headers, body: request.body, signal: controller.signal,
-      });
-    } catch (error) {
-      throw error.name === 'AbortError' ? error : new ApiError(0);
-    }
-    if (!response.ok) {
-      const error = await failure(response, request.usedToken);
-      // 502/503: the message was saved in a dialog that the next message continues.
-      if (error.body.dialog_id) rememberDialog(error.body.dialog_id);
-      throw error;
-    }
-    return response;
-  };
+  const ask = () => openStream('/chat', { method: 'POST', ...chatRequest(message) });
   await stream(view, ask, (error) => {
+    // 502/503: the message was saved in a dialog that the next message continues.
+    if (error.body?.dialog_id) rememberDialog(error.body.dialog_id);
     if (error.status === 404 && sentDialog) {
       // The dialog is gone (or belongs to someone else now): the next message starts anew.
       rememberDialog(null);
@@ -214,6 +206,34 @@ async function send(message) {
       if (!input.value) input.value = message;
     }
   });
+}
+
+/** Answer the question of `previous` (the dialog's latest answer) again, in a new bubble;
+ * the earlier answer stays, superseded. */
+async function regenerate(previous) {
+  if (controller) return;
+  showStatus(status, '');
+  log.querySelectorAll('.regenerate').forEach((offered) => offered.remove());
+  const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
+  const view = answerView(answer);
+  previous.classList.add('superseded');
+  log.append(answer);
+  scrollToEnd();
+  const id = encodeURIComponent(previous.dataset.messageId);
+  await stream(view, () => openStream(`/chat/${id}/regenerate`, { method: 'POST' }), () => {
+    previous.classList.remove('superseded');
+  });
+}
+
+/** "Regenerate" under the dialog's latest answer, once it is written. */
+function offerRegenerate() {
+  log.querySelectorAll('.regenerate').forEach((offered) => offered.remove());
+  const last = log.lastElementChild;
+  if (last?.dataset.role !== 'assistant' || !last.dataset.messageId
+      || last.dataset.status === 'streaming') return;
+  const offer = newButton('regenerate link-button', t('chat.regenerate'));
+  offer.addEventListener('click', () => regenerate(last));
+  last.querySelector('.message-footer').append(offer);
 }
 
 /** An answer still being written when the page was (re)loaded: its text so far, then live. */
@@ -252,6 +272,7 @@ async function finish(answer, text, outcome) {
     // The partial answer stays, marked; the server saved it the same way.
     setMessageStatus(answer, outcome === 'error' ? 'error' : 'interrupted');
     if (answer.dataset.messageId) addSaveButton(answer);
+    offerRegenerate();
   }
   input.focus();
 }

@@ -39,6 +39,8 @@ export const TEXTS = {
     'chat.saved': 'Сохранено',
     'chat.notSent': 'Не отправлено',
     'chat.thinking': 'Ассистент печатает…',
+    'chat.regenerate': 'Ответить заново',
+    'chat.answerOf': 'Ответ {n} из {count}',
 
     'status.interrupted': 'Ответ прерван',
     'status.stopped': 'Ответ остановлен',
@@ -182,6 +184,8 @@ export const TEXTS = {
     'chat.saved': 'Saved',
     'chat.notSent': 'Not sent',
     'chat.thinking': 'The assistant is typing…',
+    'chat.regenerate': 'Regenerate',
+    'chat.answerOf': 'Answer {n} of {count}',
 
     'status.interrupted': 'Answer interrupted',
     'status.stopped': 'Answer stopped',

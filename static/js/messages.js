@@ -10,7 +10,8 @@ import { t } from './i18n.js';
 
 const NOTED_STATUSES = new Set(['interrupted', 'stopped', 'error']);
 
-/** An <article> for a message `{id, role, content, html, status}`; assistant messages get a
+/** An <article> for a message `{id, role, content, html, status, superseded, answer_number,
+ * answers}`; assistant messages get a
  * "Save" button unless `saveable` is false. */
 export function messageElement(message, { saveable = true } = {}) {
   const article = document.createElement('article');
@@ -33,6 +34,14 @@ export function messageElement(message, { saveable = true } = {}) {
 
   const footer = document.createElement('div');
   footer.className = 'message-footer';
+  if (message.answers) {
+    // A question answered more than once: which answer this is ("answer 1 of 2").
+    const place = document.createElement('span');
+    place.className = 'answer-place';
+    place.textContent = t('chat.answerOf', { n: message.answer_number, count: message.answers });
+    footer.append(place);
+  }
+  if (message.superseded) article.classList.add('superseded');
   article.append(who, bubble, footer);
   setMessageStatus(article, message.status ?? 'complete');
   if (saveable && message.role === 'assistant' && message.id) addSaveButton(article);

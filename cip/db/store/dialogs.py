@@ -34,6 +34,9 @@ class DialogPage(BaseModel):
 class MessageRow(StoredMessage):
     created_at: datetime
     updated_at: datetime
+    superseded: bool  # answered anew (kept, shown, no longer sent upstream)
+    answer_number: int  # among the answers to its question, when it has several; else 0
+    answers: int  # how many answers its question has, when it has several; else 0
 
 
 class DialogRow(BaseModel):
@@ -103,6 +106,9 @@ async def with_messages(
             status=record["status"],
             created_at=record["message_created_at"],
             updated_at=record["message_updated_at"],
+            superseded=record["superseded"],
+            answer_number=record["answer_number"],
+            answers=record["answers"],
         )
         for record in page[-limit:]
     ]

@@ -140,6 +140,58 @@ class AnswerPart:
     body: str
 
 
+class RegenerationRow(BaseModel):
+    dialog_id: UUID
+    status: MessageStatus
+    user_message_id: UUID  # the question the answer answers
+    question: str
+    latest: bool  # no message follows it in its dialog but superseded answers
+    history: list[HistoryItem]  # what precedes the question, as start_turn gives it
+
+
+ANSWER_NOT_LATEST = "Only the latest answer of a dialog can be given again."
+ANSWER_IN_PROGRESS = "This answer is still being written; stop it first."
+
+
+async def regeneration_of(
+    db: Executor, *, tenant_id: UUID, user_id: str, message_id: UUID, history_budget: int
+) -> RegenerationRow:
+    """Answer `message_id` of this user's dialogs with its question and that question's
+    history; 404 for anything else."""
+    record = await Q.regeneration_of.fetchrow(
+        db,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        message_id=message_id,
+        history_budget=history_budget,
+    )
+    if record is None:
+        raise errors.NotFound(MESSAGE_NOT_FOUND, code="message_not_found")
+    return RegenerationRow.model_validate(dict(record))
+
+
+async def start_regeneration(
+    db: Executor, *, tenant_id: UUID, target: RegenerationRow, message_id: UUID
+) -> UUID:
+    """Supersede answer `message_id` (`target` describes it) by a new `streaming` answer to
+    the same question; its id. 409 when it is not the dialog's latest answer any more, or is
+    being written."""
+    if target.status == "streaming":
+        raise errors.Conflict(ANSWER_IN_PROGRESS, code="answer_in_progress")
+    if not target.latest:
+        raise errors.Conflict(ANSWER_NOT_LATEST, code="answer_not_latest")
+    new_id: UUID | None = await Q.start_regeneration.fetchval(
+        db,
+        tenant_id=tenant_id,
+        message_id=message_id,
+        dialog_id=target.dialog_id,
+        user_message_id=target.user_message_id,
+    )
+    if new_id is None:  # answered anew, or followed by a message, since it was read
+        raise errors.Conflict(ANSWER_NOT_LATEST, code="answer_not_latest")
+    return new_id
+
+
 async def append_parts(db: Executor, *, parts: list[AnswerPart], followed: list[UUID]) -> None:
     """Append parts of answers being written (of any tenants), then wake the instances that
     follow the answers in `followed` from elsewhere."""
