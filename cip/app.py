@@ -21,14 +21,13 @@ from cip.accounts.mailer import Mailer
 from cip.accounts.passwords import PasswordHasher
 from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes, tenant_info
 from cip.background import every
-from cip.chat import replies
+from cip.chat import replies, stops
 from cip.chat.llm import LlmClient
 from cip.chat.prompts import Prompts
-from cip.chat.stops import LISTEN_CHECK_INTERVAL, StopSignals
 from cip.chat.streams import CLIENT_CHECK_INTERVAL, OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
-from cip.db import housekeeping
+from cip.db import housekeeping, listener
 from cip.db.pool import check_connection_budget, open_database
 from cip.http import openapi, pages
 from cip.http.bodies import SlowBodies
@@ -98,25 +97,30 @@ async def llm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The registry of open streams, its watcher of gone clients, its ear for stop requests
-    from any instance, and the sweep of replies whose process died (once now, then every
-    `sweep_interval`)."""
-    settings = app[keys.CONFIG].llm
+    """The registry of open streams, its watcher of gone clients, the ear for what other
+    instances announce (stop requests), and the sweep of replies whose process died (once
+    now, then every `sweep_interval`)."""
+    config = app[keys.CONFIG]
+    settings = config.llm
     pool = app[keys.POOL]
     streams = app[keys.STREAMS] = OpenStreams()
-    stops = StopSignals(app[keys.DATABASE_URL], streams, app[keys.CONFIG].database.connect_timeout)
+    ear = listener.Listener(
+        app[keys.DATABASE_URL],
+        config.database.connect_timeout,
+        {stops.CHANNEL: stops.stop_handler(streams)},
+    )
     sweep = partial(replies.sweep, pool, older_than=settings.total_timeout + settings.sweep_grace)
     await sweep()
-    await stops.start()
+    await ear.start()
     try:
         async with (
             every(CLIENT_CHECK_INTERVAL, streams.abort_gone, name="stream-watcher"),
-            every(LISTEN_CHECK_INTERVAL, stops.listen, name="stop-listener"),
+            every(listener.CHECK_INTERVAL, ear.listen, name="listener"),
             every(settings.sweep_interval, sweep, name="sweep"),
         ):
             yield  # the streams were ended at shutdown (`end_streams`)
     finally:
-        await stops.close()
+        await ear.close()
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
