@@ -29,6 +29,7 @@ from cip.chat.turn import ChatService
 from cip.config import Config
 from cip.db import housekeeping, listener
 from cip.db.pool import check_connection_budget, open_database
+from cip.db.store import tenants
 from cip.http import openapi, pages
 from cip.http.bodies import SlowBodies
 from cip.http.context import body_deadline, tenant_context
@@ -71,7 +72,7 @@ async def prompts_ctx(app: web.Application) -> AsyncIterator[None]:
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database (embedded without a URL, migrated), its pool (checked against the
     server's max_connections), the config file's tenants, and what reads through the pool;
-    tidied up every few minutes."""
+    tidied up every few minutes (the tenants' retention included)."""
     config = app[keys.CONFIG]
     async with open_database(config) as pool:
         if config.server.workers == 1:  # several: their supervisor checked once for them all
@@ -85,6 +86,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
         async def tidy() -> None:
             await housekeeping.prune(pool, at=clock.now())
+            await housekeeping.purge_expired_dialogs(pool, config)
 
         async with every(housekeeping.INTERVAL_SECONDS, tidy, name="housekeeping"):
             yield
@@ -98,8 +100,8 @@ async def llm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
     """The registry of open streams, its watcher of gone clients, the ear for what other
-    instances announce (stop requests), and the sweep of replies whose process died (once
-    now, then every `sweep_interval`)."""
+    instances announce (stop requests, tenants changed), and the sweep of replies whose
+    process died (once now, then every `sweep_interval`)."""
     config = app[keys.CONFIG]
     settings = config.llm
     pool = app[keys.POOL]
@@ -107,7 +109,7 @@ async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
     ear = listener.Listener(
         app[keys.DATABASE_URL],
         config.database.connect_timeout,
-        {stops.CHANNEL: stops.stop_handler(streams)},
+        {stops.CHANNEL: stops.stop_handler(streams), tenants.CHANNEL: app[keys.TENANTS].heard},
     )
     sweep = partial(replies.sweep, pool, older_than=settings.total_timeout + settings.sweep_grace)
     await sweep()

@@ -36,6 +36,8 @@ def test_repository_config_is_valid() -> None:
         ("[database]\nurl = 'mysql://x'\n", "database.url"),
         ("[tenants.demo]\nlocale = 'de'\n", "tenants.demo.locale"),
         ("[tenants.Bad_Slug]\nname = 'x'\n", "tenants"),
+        ("[tenants.demo]\nretention_days = -1\n", "tenants.demo.retention_days"),
+        ("[tenants.demo]\nretention_days = 'a month'\n", "tenants.demo.retention_days"),
         ("[nonsense]\nx = 1\n", "nonsense"),
     ],
 )
