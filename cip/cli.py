@@ -165,7 +165,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    configure_logging()
     return reporting_failures(lambda: run(args, load_config(args.config)))
 
 
@@ -179,6 +178,7 @@ def reporting_failures(command: Callable[[], int]) -> int:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    configure_logging(config.logging.format)
     if args.command == "serve":
         if args.workers is not None:
             server = config.server.model_copy(update={"workers": args.workers})
@@ -281,7 +281,7 @@ async def serve_workers(config: Config) -> int:
 
 def run_worker(config: Config) -> NoReturn:
     """A worker process of `serve_workers`, in a fresh interpreter."""
-    configure_logging()
+    configure_logging(config.logging.format)
     show_process_ids()
     sys.exit(reporting_failures(partial(serve_here, config, worker=True)))
 

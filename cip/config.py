@@ -217,6 +217,11 @@ class TenantConfig(Section):
         return origins
 
 
+class LoggingConfig(Section):
+    # "text": one readable line per record; "json": one JSON object per line (`cip.logs`).
+    format: Literal["text", "json"] = "text"
+
+
 class Config(Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -225,6 +230,7 @@ class Config(Section):
     auth: AuthConfig = AuthConfig()
     smtp: SmtpConfig = SmtpConfig()
     limits: LimitsConfig = LimitsConfig()
+    logging: LoggingConfig = LoggingConfig()
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
     root: Path = Path(".")  # the config file's folder; set by the loader
 
