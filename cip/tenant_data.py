@@ -27,7 +27,7 @@ from cip.db.queries import Executor
 from cip.db.store import tenant_data, tenants
 from cip.db.store.tenants import TenantRow
 
-DELETE_BATCH = 1000  # rows per delete: a transaction of a few milliseconds
+DELETE_BATCH = 1000  # rows per delete: a transaction of about 15 ms (1,000 messages)
 
 
 async def set_disabled(connection: asyncpg.Connection, *, slug: str, disabled: bool) -> TenantRow:

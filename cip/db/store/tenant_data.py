@@ -63,7 +63,7 @@ async def _export(connection: asyncpg.Connection, **scope: Any) -> AsyncIterator
     for kind, statement in EXPORTS:
         params = {name: scope[name] for name in statement.params}
         async for record in statement.cursor(connection, prefetch=PREFETCH, **params):
-            yield {**dict(record), "type": kind}  # no column may take the line's `type`
+            yield {"type": kind, **dict(record)}  # no column is named `type` (see the SQL)
 
 
 async def delete_batches(db: Executor, statement: Statement, **values: Any) -> int:
