@@ -26,12 +26,13 @@ from cip.chat import replies
 from cip.chat.llm import LlmClient
 from cip.chat.parts import PartsWriter
 from cip.chat.prompts import Prompts
-from cip.chat.signals import LISTEN_CHECK_INTERVAL, Signals
+from cip.chat.signals import Signals
 from cip.chat.streams import CLIENT_CHECK_INTERVAL, OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
-from cip.db import housekeeping
+from cip.db import housekeeping, listener
 from cip.db.pool import check_connection_budget, open_database
+from cip.db.store import tenants
 from cip.http import openapi, pages
 from cip.http.bodies import SlowBodies
 from cip.http.context import body_deadline, tenant_context
@@ -74,7 +75,7 @@ async def prompts_ctx(app: web.Application) -> AsyncIterator[None]:
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database (embedded without a URL, migrated), its pool (checked against the
     server's max_connections), the config file's tenants, and what reads through the pool;
-    tidied up every few minutes."""
+    tidied up every few minutes (the tenants' retention included)."""
     config = app[keys.CONFIG]
     async with open_database(config) as pool:
         if config.server.workers == 1:  # several: their supervisor checked once for them all
@@ -88,6 +89,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
         async def tidy() -> None:
             await housekeeping.prune(pool, at=clock.now())
+            await housekeeping.purge_expired_dialogs(pool, config)
 
         async with every(housekeeping.INTERVAL_SECONDS, tidy, name="housekeeping"):
             yield
@@ -101,19 +103,23 @@ async def llm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
     """The answers being written here: their registry and its watcher of followers, the
-    appends that share them with every instance, the ear for other instances (stops,
-    followers), and the sweep of replies whose process died (once now, then every
-    `sweep_interval`). At the end, every answer is stored before the database closes."""
+    appends that share them with every instance, the ear for what other instances announce
+    (stops, followers, appends, tenants changed), and the sweep of replies whose process died
+    (once now, then every `sweep_interval`). At the end, every answer is stored before the
+    database closes."""
     config = app[keys.CONFIG]
     settings, pool = config.llm, app[keys.POOL]
     streams = app[keys.STREAMS] = OpenStreams(config.streams.grace)
     parts = app[keys.PARTS] = PartsWriter(pool, streams)
-    signals = app[keys.SIGNALS] = Signals(
-        app[keys.DATABASE_URL], streams, config.database.connect_timeout
+    signals = app[keys.SIGNALS] = Signals(streams)
+    ear = listener.Listener(
+        app[keys.DATABASE_URL],
+        config.database.connect_timeout,
+        {**signals.handlers(), tenants.CHANNEL: app[keys.TENANTS].heard},
     )
     sweep = partial(replies.sweep, pool, older_than=settings.total_timeout + settings.sweep_grace)
     await sweep()
-    await signals.start()
+    await ear.start()
     try:
         async with contextlib.AsyncExitStack() as jobs:
             await jobs.enter_async_context(
@@ -124,13 +130,13 @@ async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
                     every(config.streams.flush_interval, parts.append, name="answer-parts")
                 )
             await jobs.enter_async_context(
-                every(LISTEN_CHECK_INTERVAL, signals.listen, name="instance-listener")
+                every(listener.CHECK_INTERVAL, ear.listen, name="listener")
             )
             await jobs.enter_async_context(every(settings.sweep_interval, sweep, name="sweep"))
             yield  # the answers were aborted at shutdown (`end_streams`)
             await streams.drain()
     finally:
-        await signals.close()
+        await ear.close()
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""Command line: `cip serve | migrate | tenant create | tenant list` (also `python -m cip`)."""
+"""Command line: `cip serve | migrate | tenant … | visitor …` (also `python -m cip`). The tenant
+and visitor commands themselves are in `cip.tenant_commands`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import asyncpg
 from aiohttp import web
 from pydantic import Field, TypeAdapter, ValidationError
 
+from cip import tenant_commands
+from cip.accounts.identity import GUEST_ID
 from cip.app import create_app
 from cip.chat.prompts import PromptMissing, Prompts
 from cip.config import Config, ConfigError, TenantName, WelcomeMessage, load_config
@@ -28,14 +31,25 @@ from cip.db.pool import (
     migrate_on_start,
     unapplied_migrations,
 )
-from cip.db.store import tenants
+from cip.errors import CommandFailed
 from cip.logs import configure_logging, show_process_ids
 from cip.slugs import checked_slug
 from cip.supervisor import Supervisor, as_worker, check_address_free
-from cip.tenancy import Tenant, sync_config_tenants
+from cip.tenancy import sync_config_tenants
 
 log = logging.getLogger("cip")
 Command = Callable[[asyncpg.Connection], Awaitable[int]]
+# What `cip tenant X` and `cip visitor X` run, by (command, X).
+COMMANDS: dict[tuple[str, str], tenant_commands.Handler] = {
+    ("tenant", "create"): tenant_commands.tenant_create,
+    ("tenant", "list"): tenant_commands.tenant_list,
+    ("tenant", "disable"): tenant_commands.tenant_disable,
+    ("tenant", "enable"): tenant_commands.tenant_enable,
+    ("tenant", "export"): tenant_commands.tenant_export,
+    ("tenant", "delete"): tenant_commands.tenant_delete,
+    ("visitor", "export"): tenant_commands.visitor_export,
+    ("visitor", "delete"): tenant_commands.visitor_delete,
+}
 T = TypeVar("T")
 
 NOT_MIGRATED = "the database is not migrated ({} migration(s) pending): run `cip migrate` first"
@@ -50,10 +64,6 @@ BIND_ERRORS = {
 }
 
 
-class CommandFailed(Exception):
-    """A failure the command line reports in one line on stderr, with exit code 2."""
-
-
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Bad arguments: one line on stderr, naming the help to read, and exit code 2."""
@@ -65,6 +75,12 @@ def slug_argument(value: str) -> str:
         return checked_slug(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def user_id_argument(value: str) -> str:
+    if not GUEST_ID.fullmatch(value):
+        raise argparse.ArgumentTypeError("1 to 64 letters, digits or '._:-'")
+    return value
 
 
 def validated(kind: TypeAdapter[T], rule: str) -> Callable[[str], T]:
@@ -107,13 +123,48 @@ def parser() -> argparse.ArgumentParser:
         type=validated(TypeAdapter(WelcomeMessage), "at most 2000 characters"),
         help="welcome message shown in the chat",
     )
-    tenant.add_parser("list", help="list tenants")
+    tenant.add_parser("list", help="list tenants (a disabled one says so)")
+    for action, what in [
+        ("disable", "switch a tenant off: its pages and API answer 410, its data stays"),
+        ("enable", "switch a disabled tenant on again"),
+        ("export", "write all of a tenant's data as JSON Lines"),
+        ("delete", "delete a tenant and all of its data"),
+    ]:
+        command = tenant.add_parser(action, help=what)
+        command.add_argument("slug", type=slug_argument)
+        if action == "export":
+            command.add_argument("--output", metavar="FILE", help="write here, not to stdout")
+        if action == "delete":
+            command.add_argument(
+                "--confirm", action="store_true", required=True, help="yes: there is no undo"
+            )
+    visitor = commands.add_parser("visitor", help="a visitor's own data").add_subparsers(
+        dest="visitor_command", required=True
+    )
+    for action, what in [
+        (
+            "export",
+            "write a visitor's data (dialogs, messages, saved items, profile, account) "
+            "as JSON Lines",
+        ),
+        ("delete", "delete a visitor's data and account"),
+    ]:
+        command = visitor.add_parser(action, help=what)
+        command.add_argument("--tenant", required=True, type=slug_argument, metavar="SLUG")
+        command.add_argument(
+            "--user",
+            required=True,
+            type=user_id_argument,
+            metavar="USER_ID",
+            help="the guest id, or the account id of a registered visitor",
+        )
+        if action == "export":
+            command.add_argument("--output", metavar="FILE", help="write here, not to stdout")
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    configure_logging()
     return reporting_failures(lambda: run(args, load_config(args.config)))
 
 
@@ -127,6 +178,7 @@ def reporting_failures(command: Callable[[], int]) -> int:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    configure_logging(config.logging.format)
     if args.command == "serve":
         if args.workers is not None:
             server = config.server.model_copy(update={"workers": args.workers})
@@ -134,12 +186,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return serve(config)
     if args.command == "migrate":
         return asyncio.run(migrate(config))
-    command: Command
-    if args.tenant_command == "create":
-        command = partial(tenant_create, args=args)
-    else:
-        command = partial(tenant_list, config=config)
-    return asyncio.run(on_migrated_database(config, command))
+    action = args.tenant_command if args.command == "tenant" else args.visitor_command
+    handler = COMMANDS[args.command, action]
+    return asyncio.run(
+        on_migrated_database(config, lambda connection: handler(connection, args, config))
+    )
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
@@ -230,7 +281,7 @@ async def serve_workers(config: Config) -> int:
 
 def run_worker(config: Config) -> NoReturn:
     """A worker process of `serve_workers`, in a fresh interpreter."""
-    configure_logging()
+    configure_logging(config.logging.format)
     show_process_ids()
     sys.exit(reporting_failures(partial(serve_here, config, worker=True)))
 
@@ -266,23 +317,3 @@ async def on_migrated_database(config: Config, command: Command) -> int:
         if pending:
             raise CommandFailed(NOT_MIGRATED.format(len(pending)))
         return await command(connection)
-
-
-async def tenant_create(connection: asyncpg.Connection, args: argparse.Namespace) -> int:
-    settings = {"locale": args.locale}
-    if args.welcome:
-        settings["welcome_message"] = args.welcome
-    try:
-        tenant = await tenants.create(connection, slug=args.slug, name=args.name, settings=settings)
-    except asyncpg.UniqueViolationError:
-        print(f"cip: a tenant with slug {args.slug!r} already exists", file=sys.stderr)
-        return 1
-    print(f"{tenant.id}\t{tenant.slug}\t{tenant.name}")
-    return 0
-
-
-async def tenant_list(connection: asyncpg.Connection, config: Config) -> int:
-    for row in await tenants.list_all(connection):
-        tenant = Tenant.of(row, config)
-        print(f"{tenant.id}\t{tenant.slug}\t{tenant.name}\t{tenant.settings.locale}")
-    return 0

@@ -45,6 +45,7 @@ Locale = Literal["ru", "en"]  # the languages of the pages and mails
 # A tenant's name and welcome message, from the config file or `cip tenant create`.
 TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 WelcomeMessage = Annotated[str, StringConstraints(max_length=2000)]
+MAX_RETENTION_DAYS = 36_500  # a hundred years: a longer one is surely a typo
 
 
 class ConfigError(Exception):
@@ -225,6 +226,8 @@ class TenantConfig(Section):
     allowed_origins: list[str] = Field(default_factory=list)
     locale: Locale | None = None
     limits: LimitsConfig | None = None
+    # Dialogs idle for longer are deleted by housekeeping; 0 keeps them for ever.
+    retention_days: int | None = Field(None, ge=0, le=MAX_RETENTION_DAYS)
 
     @field_validator("allowed_origins")
     @classmethod
@@ -236,6 +239,11 @@ class TenantConfig(Section):
         return origins
 
 
+class LoggingConfig(Section):
+    # "text": one readable line per record; "json": one JSON object per line (`cip.logs`).
+    format: Literal["text", "json"] = "text"
+
+
 class Config(Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -245,6 +253,7 @@ class Config(Section):
     auth: AuthConfig = AuthConfig()
     smtp: SmtpConfig = SmtpConfig()
     limits: LimitsConfig = LimitsConfig()
+    logging: LoggingConfig = LoggingConfig()
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
     root: Path = Path(".")  # the config file's folder; set by the loader
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 
+class CommandFailed(Exception):
+    """A failure the command line reports in one line on stderr, with exit code 2."""
+
+
 class ApiError(Exception):
     """An error with an HTTP status, a stable snake_case code and a human text."""
 
@@ -68,6 +72,14 @@ class Conflict(ApiError):
     status = 409
     code = "conflict"
     detail = "The request conflicts with what is stored."
+
+
+class TenantDisabled(ApiError):
+    """The tenant is switched off (`cip tenant disable`): its data is kept, nothing is served."""
+
+    status = 410
+    code = "tenant_disabled"
+    detail = "This tenant is disabled: its chat, cabinet and accounts are unavailable."
 
 
 class PayloadTooLarge(ApiError):

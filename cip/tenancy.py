@@ -10,10 +10,15 @@ its uses: the pages' `frame-ancestors` and the API's CORS.
 
 The cache keeps tenants for `[server] tenant_cache_seconds`: a settings change takes up to that
 long to reach every process. An unknown tenant is never cached, so a new one is found at once.
+Switching a tenant off or on, and deleting it, is announced on PostgreSQL's channel
+`cip_tenant` (`tenants.announce`); every instance hears it (`heard`) and drops its copy, so
+that takes effect at once (within `tenant_cache_seconds` for an instance that was not
+listening at that moment).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -24,11 +29,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from cip.config import ORIGIN_PATTERN, Config, LimitsConfig, Locale
+from cip.config import MAX_RETENTION_DAYS, ORIGIN_PATTERN, Config, LimitsConfig, Locale
 from cip.db.queries import Executor
 from cip.db.store import tenants
 from cip.db.store.tenants import TenantRow
 from cip.slugs import SLUG_PATTERN
+
+log = logging.getLogger(__name__)
 
 
 def _locale(value: object) -> Locale:
@@ -91,6 +98,14 @@ class OriginRule:
         )
 
 
+def _retention_days(value: object) -> int:
+    """Days a dialog is kept after its last activity; 0 (for ever) for anything but a whole
+    number in range: a malformed stored value must never delete anything."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_RETENTION_DAYS:
+        return value
+    return 0
+
+
 def _origins(value: object) -> tuple[OriginRule, ...]:
     entries = value if isinstance(value, list) else []
     rules = (OriginRule.parse(entry) for entry in entries if isinstance(entry, str))
@@ -110,6 +125,8 @@ class TenantSettings(BaseModel):
     temperature: float = Field(ge=0, le=2)
     prompt_file: Path | None = None
     limits: LimitsConfig
+    # Dialogs idle for longer are purged by housekeeping (`cip.tenant_data`); 0: kept for ever.
+    retention_days: Annotated[int, BeforeValidator(_retention_days)] = 0
 
     def admits_origin(self, origin: str) -> bool:
         """Whether a site may call this tenant's API: exactly those that may embed its pages."""
@@ -138,10 +155,12 @@ class Tenant:
     slug: str
     name: str
     settings: TenantSettings
+    disabled: bool = False  # switched off: its pages and API answer 410, its data stays
 
     @classmethod
     def of(cls, row: TenantRow, config: Config) -> Tenant:
-        return cls(row.id, row.slug, row.name, settings_of(row.settings, config))
+        settings = settings_of(row.settings, config)
+        return cls(row.id, row.slug, row.name, settings, row.disabled_at is not None)
 
 
 class TenantCache:
@@ -172,6 +191,19 @@ class TenantCache:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         return self._remember(await tenants.by_slug(self._db, slug=slug))
+
+    def forget(self, tenant_id: UUID) -> None:
+        """Drop the cached copy: the next request reads the tenant again."""
+        cached = self._by_id.pop(tenant_id, None)
+        if cached is not None:
+            self._by_slug.pop(cached[1].slug, None)
+
+    def heard(self, payload: str) -> None:
+        """A notification on `tenants.CHANNEL`: the tenant it names changed."""
+        try:
+            self.forget(UUID(payload))
+        except ValueError:
+            log.warning("ignored a malformed tenant notification")
 
 
 async def sync_config_tenants(db: Executor, config: Config) -> None:

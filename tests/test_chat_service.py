@@ -81,7 +81,7 @@ async def service(
             streams=streams,
             parts=PartsWriter(pool, streams),
             # Not listening: a follower on "another instance" reads the database every second.
-            signals=Signals("", streams, connect_timeout=1),
+            signals=Signals(streams),
             limiter=RateLimiter(pool, clock),
             settings=chat_config.llm,
         )

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from cip.db.migrations import migration_ids
+from support.cli import cip
 from support.database import ROOT, DatabaseServer
 from support.live_server import free_port
-
-
-def cip(*args: str, database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    config = tmp_path / "config.toml"
-    if not config.exists():
-        config.write_text("[tenants.cli-configured]\nname = 'From config'\nlocale = 'en'\n")
-    env = {**os.environ, "DATABASE_URL": database_url, "CIP_CONFIG": str(config)}
-    return subprocess.run(
-        [sys.executable, "-m", "cip", *args], env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_migrate_then_tenant_create_and_list(

@@ -24,6 +24,7 @@ def test_repository_config_is_valid() -> None:
     config = load_config(Path(__file__).resolve().parent.parent / "config.toml", environ={})
     assert config.llm.model == "deepseek-chat"
     assert config.tenants["demo"].locale == "ru"
+    assert config.logging.format == "text"
 
 
 @pytest.mark.parametrize(
@@ -36,6 +37,10 @@ def test_repository_config_is_valid() -> None:
         ("[database]\nurl = 'mysql://x'\n", "database.url"),
         ("[tenants.demo]\nlocale = 'de'\n", "tenants.demo.locale"),
         ("[tenants.Bad_Slug]\nname = 'x'\n", "tenants"),
+        ("[tenants.demo]\nretention_days = -1\n", "tenants.demo.retention_days"),
+        ("[tenants.demo]\nretention_days = 'a month'\n", "tenants.demo.retention_days"),
+        ("[logging]\nformat = 'xml'\n", "logging.format"),
+        ("[logging]\nlevel = 'debug'\n", "logging.level"),
         ("[nonsense]\nx = 1\n", "nonsense"),
     ],
 )

@@ -2,9 +2,10 @@
 chat as a guest, register, confirm, log in (merging the guest), chat, use the cabinet, reset the
 password — and then no password, JWT, guest id, confirmation or reset token or link, question
 or answer text may appear in the log. Mail goes to a loopback SMTP server, so the development
-mail-to-log mode is off. Checked twice: the stderr of a real `cip serve` (as deployed, INFO),
-and every `cip` logger at DEBUG in the app served in a thread. And hostile raw requests at a
-real `cip serve` leave one honest line each."""
+mail-to-log mode is off. Checked twice: the stderr of a real `cip serve` (as deployed, INFO, in
+both `[logging] format`s), and every `cip` logger at DEBUG in the app served in a thread. And
+hostile raw requests at a real `cip serve` leave one honest line each; in JSON every line is one
+object, and a request's line carries its id, tenant, route, status and duration."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from support.smtp_server import SmtpServer
 from support.sse_events import parse_sse
 
 GUARD_SECONDS = 60  # against hangs only
+FORMATS = ["text", "json"]
 
 
 @dataclass
@@ -163,6 +165,17 @@ def leaks(log: str, journey: Journey) -> list[str]:
     return [name for name, secret in journey.secrets.items() if secret in log]
 
 
+def messages(log: str, log_format: str) -> list[str]:
+    """The log's lines as text: each line, or each JSON line's `message` (every line of a JSON
+    log must be one JSON object)."""
+    lines = log.splitlines()
+    if log_format == "text":
+        return lines
+    parsed = [json.loads(line) for line in lines]
+    assert all(isinstance(line, dict) for line in parsed), log
+    return [line["message"] for line in parsed]
+
+
 def assert_logged_requests(log: str, journey: Journey) -> None:
     """The log is the real one: it holds the journey's request lines (without queries)."""
     path = urlsplit(journey.base).path
@@ -175,10 +188,16 @@ def assert_logged_requests(log: str, journey: Journey) -> None:
         assert re.search(re.escape(line), log), f"{line!r} not in the log:\n{log}"
 
 
+@pytest.mark.parametrize("log_format", FORMATS)
 async def test_a_served_process_logs_no_secret_and_no_conversation(
-    make_process_server: Callable[..., ProcessServer], smtp_server: SmtpServer, fake_llm: FakeLlm
+    make_process_server: Callable[..., ProcessServer],
+    smtp_server: SmtpServer,
+    fake_llm: FakeLlm,
+    log_format: str,
 ) -> None:
-    server = make_process_server(smtp={"host": "127.0.0.1", "port": smtp_server.port})
+    server = make_process_server(
+        smtp={"host": "127.0.0.1", "port": smtp_server.port}, logging={"format": log_format}
+    )
     await server.start()
     async with aiohttp.ClientSession() as session:
         journey = await visitor_journey(session, server.url, "faults", smtp_server, fake_llm)
@@ -187,6 +206,7 @@ async def test_a_served_process_logs_no_secret_and_no_conversation(
     log = server.log
     assert_logged_requests(log, journey)
     assert leaks(log, journey) == []
+    assert len(messages(log, log_format)) == len(log.splitlines())
 
 
 async def test_debug_logs_of_the_app_carry_no_secret_and_no_conversation(
@@ -245,14 +265,15 @@ def fake_jwt() -> str:
     return f"eyJhbGciOiJIUzI1NiJ9.{part()}.{part()}"
 
 
+@pytest.mark.parametrize("log_format", FORMATS)
 async def test_hostile_requests_cannot_put_secrets_or_forged_lines_into_the_log(
-    make_process_server: Callable[..., ProcessServer],
+    make_process_server: Callable[..., ProcessServer], log_format: str
 ) -> None:
     """Raw bytes at a real `cip serve`: malformed header lines carrying a token, a path whose
     `%0a` would start a line of its own, a body cut off mid-way, a body that is not the gzip it
     claims. The log names each request on one line, carries no token, blames no database for
     a client that hung up, and shows no traceback for a client's error."""
-    server = make_process_server()
+    server = make_process_server(logging={"format": log_format})
     await server.start()
     tenant_id = await server.tenant_id()
     tokens = [fake_jwt() for _ in range(4)]
@@ -302,11 +323,58 @@ async def test_hostile_requests_cannot_put_secrets_or_forged_lines_into_the_log(
     assert [token for token in tokens if token.rsplit(".", 1)[1] in log] == []
     assert "Bearer" not in log
     assert log.count("bad request from 127.0.0.1") == len(malformed), log
-    lines = log.splitlines()
-    assert not any(line.startswith(forged) for line in lines), log
+    assert not any(line.startswith(forged) for line in log.splitlines()), log
+    lines = messages(log, log_format)
     [newline_line] = [line for line in lines if "newline-path" in line]
     assert "/by-slug/demo\\n" + forged + " 404 " in newline_line
     assert "database unavailable" not in log, log
     [cut_line] = [line for line in lines if "cut-body" in line]
     assert f"POST /api/v1/tenants/{tenant_id}/chat 400 " in cut_line
     assert "Traceback" not in log, log
+
+
+async def test_json_request_lines_carry_request_tenant_route_status_and_duration(
+    make_process_server: Callable[..., ProcessServer],
+) -> None:
+    server = make_process_server(logging={"format": "json"})
+    await server.start()
+    tenant_id = await server.tenant_id()
+    asked = {
+        "by-slug": ("/api/v1/tenants/by-slug/faults", 200),
+        "cabinet": (f"/api/v1/tenants/{tenant_id}/me/dialogs", 400),  # no identity
+        "page": ("/faults/chat", 200),
+        "probe": ("/healthz", 200),
+        "nowhere": ("/api/v1/nowhere", 404),
+    }
+    async with aiohttp.ClientSession() as session:
+        for request_id, (path, status) in asked.items():
+            headers = {"X-Request-Id": f"json-{request_id}"}
+            async with session.get(f"{server.url}{path}", headers=headers) as response:
+                assert response.status == status, path
+    await logged(server, '"request_id":"json-nowhere"')
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+    lines = [json.loads(line) for line in server.log.splitlines()]
+    requests = {line["request_id"]: line for line in lines if "request_id" in line}
+    routes = {
+        "by-slug": ("/api/v1/tenants/by-slug/{slug}", tenant_id),
+        "cabinet": ("/api/v1/tenants/{tenant_id}/me/dialogs", tenant_id),
+        "page": ("/{slug}/chat", tenant_id),
+        "probe": ("/healthz", None),
+        "nowhere": (None, None),
+    }
+    for name, (path, status) in asked.items():
+        line = requests[f"json-{name}"]
+        duration = line.pop("duration_ms")
+        assert isinstance(duration, float) and duration >= 0
+        assert set(line) == {
+            "time", "level", "logger", "pid", "message", "request_id", "tenant_id", "route",
+            "method", "path", "status",
+        }  # fmt: skip
+        route, tenant = routes[name]
+        assert (line["route"], line["tenant_id"]) == (route, tenant), name
+        assert (line["method"], line["path"], line["status"]) == ("GET", path, status)
+        assert (line["level"], line["logger"], line["pid"]) == ("INFO", "cip.request", server.pid)
+        assert line["message"].startswith(f"json-{name} GET {path} {status} ")
+    assert all({"time", "level", "logger", "pid", "message"} <= set(line) for line in lines)

@@ -22,7 +22,7 @@ async def test_document_covers_every_api_route(client: Client) -> None:
     ]
     assert undeclared == []
     by_slug = document["paths"]["/api/v1/tenants/by-slug/{slug}"]["get"]
-    assert set(by_slug["responses"]) == {"200", "404", "500", "503"}
+    assert set(by_slug["responses"]) == {"200", "404", "410", "500", "503"}
     schema_name = by_slug["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert schema_name == "#/components/schemas/TenantOut"
     assert set(document["components"]["schemas"]["TenantOut"]["properties"]) == {
@@ -65,3 +65,23 @@ async def test_every_route_with_a_body_documents_413_and_415(client: Client) -> 
         }, route
     without_body = document["paths"]["/api/v1/tenants/{tenant_id}/me/dialogs"]["get"]
     assert "415" not in without_body["responses"]
+
+
+async def test_every_route_of_a_tenant_documents_410(client: Client) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    answers = {
+        path: {method: set(operation["responses"]) for method, operation in operations.items()}
+        for path, operations in document["paths"].items()
+    }
+    of_tenant = [path for path in answers if "{tenant_id}" in path or "{slug}" in path]
+    assert {"/api/v1/tenants/by-slug/{slug}", "/api/v1/tenants/{tenant_id}/me/saved"} <= set(
+        of_tenant
+    )
+    for path in of_tenant:
+        for method, statuses in answers[path].items():
+            assert "410" in statuses, f"{method} {path}"
+    gone = document["paths"]["/api/v1/tenants/{tenant_id}/chat"]["post"]["responses"]["410"]
+    assert gone["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorOut"
+    }
+    assert "410" not in answers["/healthz"]["get"]

@@ -1,5 +1,6 @@
 """What instances tell each other about answers, over PostgreSQL's LISTEN/NOTIFY (which every
-instance already shares), each notification carrying a message id:
+instance already shares; this instance listens through `cip.db.listener`), each notification
+carrying a message id:
 
 - `cip_stop`: its owner stops the answer; the instance writing it aborts it (stored `stopped`).
 - `cip_follow`: a visitor on another instance follows the answer; the instance writing it keeps
@@ -7,11 +8,9 @@ instance already shares), each notification carrying a message id:
 - `cip_parts`: the answer gained text in the database, or ended; instances following it from
   there read on.
 
-Every instance listens on one connection of its own, beside its pool (so listening never takes
-a request's connection). A notification sent while an instance had lost its listening
-connection is not heard by it; the listener is back within a second (`listen` runs every
-`LISTEN_CHECK_INTERVAL`), the stop route reports an answer not yet stopped as still
-`streaming` rather than pretending, and followers read again at least every second anyway.
+A notification sent while an instance had lost its listening connection is not heard by it:
+the stop route then reports an answer not yet stopped as still `streaming` rather than
+pretending, and followers read again at least every second anyway.
 """
 
 from __future__ import annotations
@@ -19,52 +18,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from uuid import UUID
 
-import asyncpg
-
 from cip.chat.streams import OpenStreams
+from cip.db.listener import Handler
 
 log = logging.getLogger(__name__)
 STOP, FOLLOW, PARTS = "cip_stop", "cip_follow", "cip_parts"
-LISTEN_CHECK_INTERVAL = 1.0  # seconds between two checks that the listening connection lives
 
 
 class Signals:
-    """This instance's ear for other instances."""
+    """This instance's side of the answers' channels."""
 
-    def __init__(self, url: str, streams: OpenStreams, connect_timeout: float) -> None:
-        self._url = url
+    def __init__(self, streams: OpenStreams) -> None:
         self._streams = streams
-        self._connect_timeout = connect_timeout
-        self._connection: asyncpg.Connection | None = None
         self._waiting: dict[UUID, set[asyncio.Event]] = {}
 
-    async def start(self) -> None:
-        """Listen from the start; a database unreachable now is listened to once it answers
-        (the service starts without it, as it does for requests)."""
-        try:
-            await self.listen()
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            log.warning("not listening to other instances yet: %s: %s", type(exc).__name__, exc)
-
-    async def listen(self) -> None:
-        """Listen on every channel, on a fresh connection if the last one was lost."""
-        if self._connection is not None and not self._connection.is_closed():
-            return
-        if self._connection is not None:
-            log.warning("the connection listening to other instances was lost; listening again")
-            self._connection = None
-        connection = await asyncpg.connect(self._url, timeout=self._connect_timeout)
-        for channel in (STOP, FOLLOW, PARTS):
-            await connection.add_listener(channel, self._heard)
-        self._connection = connection
-
-    async def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None and not connection.is_closed():
-            await connection.close()
+    def handlers(self) -> dict[str, Handler]:
+        """What to do with each channel's notifications (for the instance's listener)."""
+        return {
+            STOP: _by_message(STOP, self._streams.stop),
+            FOLLOW: _by_message(FOLLOW, self._streams.followed_elsewhere),
+            PARTS: _by_message(PARTS, self._news),
+        }
 
     @contextlib.contextmanager
     def news_of(self, message_id: UUID) -> Iterator[asyncio.Event]:
@@ -79,16 +56,20 @@ class Signals:
             if not waiting:
                 del self._waiting[message_id]
 
-    def _heard(self, _connection: object, _pid: int, channel: str, payload: object) -> None:
+    def _news(self, message_id: UUID) -> None:
+        for news in self._waiting.get(message_id, ()):
+            news.set()
+
+
+def _by_message(channel: str, act: Callable[[UUID], None]) -> Handler:
+    """A handler that passes on the message id a notification carries."""
+
+    def heard(payload: str) -> None:
         try:
-            message_id = UUID(str(payload))
+            message_id = UUID(payload)
         except ValueError:
             log.warning("ignored a malformed notification on %s", channel)
             return
-        if channel == STOP:
-            self._streams.stop(message_id)
-        elif channel == FOLLOW:
-            self._streams.followed_elsewhere(message_id)
-        else:
-            for news in self._waiting.get(message_id, ()):
-                news.set()
+        act(message_id)
+
+    return heard

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.cursor import CursorFactory
 from asyncpg.pool import PoolConnectionProxy
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -70,6 +71,13 @@ class Statement:
 
     async def execute(self, db: Executor, **values: Any) -> str:
         return await db.execute(self.sql, *self.args(values))
+
+    def cursor(
+        self, connection: asyncpg.Connection, *, prefetch: int, **values: Any
+    ) -> CursorFactory[asyncpg.Record]:
+        """The rows as a server-side cursor, `prefetch` at a time (iterate it inside a
+        transaction): memory holds one batch, whatever the number of rows."""
+        return connection.cursor(self.sql, *self.args(values), prefetch=prefetch)
 
 
 def compile_statement(name: str, text: str) -> Statement:

@@ -1,8 +1,9 @@
 """A request's context, resolved once: its tenant, its caller, the client's address.
 
-`tenant_context` (a middleware) puts the tenant named by an API route's `{tenant_id}` or
-`{slug}` on the request under `keys.TENANT` before the handler runs: a malformed id is a 400,
-an unknown tenant a 404. (The pages look their tenant up themselves: theirs is a 404 page.)
+`tenant_context` (a middleware) puts the tenant named by a route's `{tenant_id}` or `{slug}`
+on the request under `keys.TENANT` before the handler runs: for the API a malformed id is a
+400, an unknown tenant a 404 and a disabled one a 410 (`tenant_disabled`); the pages answer
+their 404 and 410 pages instead.
 `caller(request, guest_id)` resolves who is calling, once, under `keys.CALLER`.
 """
 
@@ -14,6 +15,7 @@ from aiohttp import hdrs, web
 
 from cip import errors, keys
 from cip.accounts.identity import Identity
+from cip.http import pages
 from cip.http.forwarded import client_address
 from cip.http.jsonio import path_uuid, read_body
 from cip.http.middlewares import API_PREFIX, Handler, error_response
@@ -53,13 +55,24 @@ async def _closing(request: web.Request, error: errors.ApiError) -> web.Response
 
 @web.middleware
 async def tenant_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    info = request.match_info
-    if request.path.startswith(API_PREFIX):
-        if "tenant_id" in info:
-            tenant_id = path_uuid(request, "tenant_id")
-            request[keys.TENANT] = await request.app[keys.TENANTS].by_id(tenant_id)
-        elif "slug" in info:
-            request[keys.TENANT] = await request.app[keys.TENANTS].by_slug(info["slug"])
+    info, cache = request.match_info, request.app[keys.TENANTS]
+    api = request.path.startswith(API_PREFIX)
+    if api and "tenant_id" in info:
+        tenant = await cache.by_id(path_uuid(request, "tenant_id"))
+    elif "slug" in info:
+        try:
+            tenant = await cache.by_slug(info["slug"])
+        except errors.NotFound:
+            if api:
+                raise
+            return pages.not_found_page(request)
+    else:
+        return await handler(request)
+    request[keys.TENANT] = tenant
+    if tenant.disabled:
+        if api:
+            raise errors.TenantDisabled()
+        return pages.disabled_page(request, tenant)
     return await handler(request)
 
 

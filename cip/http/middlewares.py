@@ -48,7 +48,8 @@ _HTTP_CODES = {
 @web.middleware
 async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Tags the request with an id (sent back in `X-Request-Id`) and logs one line: method,
-    path, status, duration. Only the path is logged: query strings may carry tokens.
+    path, status, duration (and, for the JSON log, its tenant and route template). Only the
+    path is logged: query strings may carry tokens.
     """
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
@@ -63,13 +64,25 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         status = exc.status
         raise
     finally:
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        tenant = request.get(keys.TENANT)
+        context = {
+            "request_id": request_id,
+            "tenant_id": tenant.id if tenant else None,
+            "route": getattr(request.match_info.route.resource, "canonical", None),
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": duration_ms,
+        }
         log.info(
             "%s %s %s %d %.1fms",
             request_id,
             request.method,
             request.path,
             status,
-            (time.perf_counter() - started) * 1000,
+            duration_ms,
+            extra={"context": context},
         )
 
 

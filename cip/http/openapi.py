@@ -39,6 +39,8 @@ _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 # Statuses any API route may answer, whatever it does.
 COMMON_ERRORS = {500: "Internal error", 503: "Database unavailable"}
+# And those of every route of one tenant (`{tenant_id}` or `{slug}` in its path).
+TENANT_ERRORS = {410: "The tenant is disabled (tenant_disabled)"}
 # And those of every route that reads a JSON body (`jsonio.parse_json`).
 BODY_ERRORS = {
     408: "The body did not arrive in time",
@@ -58,6 +60,7 @@ STATUS_TEXT = {
     405: "Method not allowed",
     408: "Request timeout",
     409: "Conflict",
+    410: "Gone",
     413: "Body too large",
     415: "Unsupported media type",
     429: "Rate limited",
@@ -193,7 +196,12 @@ def _operation(path: str, spec: Endpoint, refs: Refs) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
-    errors = {**COMMON_ERRORS, **(BODY_ERRORS if spec.body is not None else {})}
+    of_tenant = "{tenant_id}" in path or "{slug}" in path
+    errors = {
+        **COMMON_ERRORS,
+        **(TENANT_ERRORS if of_tenant else {}),
+        **(BODY_ERRORS if spec.body is not None else {}),
+    }
     operation["responses"] = {
         str(status): _response(status, model, refs)
         for status, model in sorted({**errors, **spec.responses}.items())

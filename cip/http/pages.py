@@ -1,5 +1,7 @@
 """The browser pages (SPEC §7): one template per page (`templates/`, Jinja2 with autoescape),
-filled with the tenant, and the security headers every page carries.
+filled with the tenant, and the security headers every page carries. The tenant is looked up
+before the page (`cip.http.context.tenant_context`): an unknown one gets the 404 page, a
+disabled one the 410 page.
 
 Pages hold no text of their own: the page scripts (`static/js/`) fill every `data-i18n`
 element from `static/js/i18n.js` in the tenant's language. The server only puts the tenant
@@ -17,7 +19,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from cip import errors, keys
+from cip import keys
 from cip.tenancy import Tenant
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -102,18 +104,18 @@ def not_found_page(request: web.Request) -> web.Response:
     return response
 
 
-async def _tenant_or_none(request: web.Request) -> Tenant | None:
-    try:
-        return await request.app[keys.TENANTS].by_slug(request.match_info["slug"])
-    except errors.NotFound:
-        return None
+def disabled_page(request: web.Request, tenant: Tenant) -> web.Response:
+    """The 410 of a disabled tenant, in both languages; it may still show in the tenant's
+    frame."""
+    context = {"tenant": tenant}
+    response = aiohttp_jinja2.render_template("disabled.html", request, context, status=410)
+    response.headers.update(page_headers(frame_ancestors(tenant), REFERRER_DEFAULT))
+    return response
 
 
 def page_handler(page: Page) -> PageHandler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        tenant = await _tenant_or_none(request)
-        if tenant is None:
-            return not_found_page(request)
+        tenant = request[keys.TENANT]
         context = {"tenant": tenant, "page": page, "home": f"/{tenant.slug}"}
         response = aiohttp_jinja2.render_template(f"{page.name}.html", request, context)
         response.headers.update(page_headers(frame_ancestors(tenant), page.referrer))
@@ -125,10 +127,7 @@ def page_handler(page: Page) -> PageHandler:
 
 async def tenant_root(request: web.Request) -> web.StreamResponse:
     """`/{slug}` and `/{slug}/` lead to the chat."""
-    tenant = await _tenant_or_none(request)
-    if tenant is None:
-        return not_found_page(request)
-    raise web.HTTPFound(f"/{tenant.slug}/chat")
+    raise web.HTTPFound(f"/{request[keys.TENANT].slug}/chat")
 
 
 def page_routes() -> Iterator[tuple[str, PageHandler]]:

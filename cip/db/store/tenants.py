@@ -1,4 +1,5 @@
-"""Tenants: lookups by slug and id, creation, and the tenants of the config file."""
+"""Tenants: lookups by slug and id, creation, the tenants of the config file, switching one off
+and on, and deleting its row."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cip import errors
 from cip.db.queries import Executor, queries
 
 Q = queries("tenants")
+CHANNEL = "cip_tenant"  # where `announce` tells every instance that a tenant changed
 
 
 class TenantRow(BaseModel):
@@ -21,6 +23,7 @@ class TenantRow(BaseModel):
     name: str
     settings: dict[str, Any]  # what `cip.tenancy` reads a tenant's settings from
     created_at: datetime
+    disabled_at: datetime | None  # set while the tenant is switched off
 
 
 def tenant_not_found() -> errors.NotFound:
@@ -55,3 +58,19 @@ async def upsert(
     """Create the tenant, or update it: a missing name keeps the stored one, the given
     settings keys replace the stored ones."""
     return _row(await Q.upsert.fetchrow(db, slug=slug, name=name, settings=settings))
+
+
+async def set_disabled(db: Executor, *, slug: str, disabled: bool) -> TenantRow:
+    """Switch the tenant off (it keeps the moment it first was) or on; NotFound for an
+    unknown slug."""
+    return _row(await Q.set_disabled.fetchrow(db, slug=slug, disabled=disabled))
+
+
+async def delete(db: Executor, *, tenant_id: UUID) -> None:
+    """The tenant row; what still references it goes with it (foreign keys cascade)."""
+    await Q.delete.execute(db, tenant_id=tenant_id)
+
+
+async def announce(db: Executor, *, tenant_id: UUID) -> None:
+    """Every instance drops its cached copy of the tenant (when the transaction commits)."""
+    await Q.announce.execute(db, tenant_id=tenant_id)
