@@ -109,7 +109,7 @@ async def streams_ctx(app: web.Application) -> AsyncIterator[None]:
     database closes."""
     config = app[keys.CONFIG]
     settings, pool = config.llm, app[keys.POOL]
-    streams = app[keys.STREAMS] = OpenStreams(config.streams.grace)
+    streams = app[keys.STREAMS] = OpenStreams(config.streams.grace, settings.heartbeat_interval)
     parts = app[keys.PARTS] = PartsWriter(pool, streams)
     signals = app[keys.SIGNALS] = Signals(streams)
     ear = listener.Listener(

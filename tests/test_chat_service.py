@@ -69,7 +69,7 @@ def chat_config(make_config: MakeConfig, fake_llm: FakeLlm) -> Config:
 async def service(
     chat_config: Config, pool: asyncpg.Pool, clock: ManualClock
 ) -> AsyncIterator[ChatService]:
-    streams = OpenStreams(chat_config.streams.grace)
+    streams = OpenStreams(chat_config.streams.grace, chat_config.llm.heartbeat_interval)
     async with (
         LlmClient.connect(chat_config.llm) as llm,
         every(CLIENT_CHECK_INTERVAL, streams.check, name="stream-watcher"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from cip.chat import events, sse
-from cip.chat.streams import LiveAnswer, Outlet
+from cip.chat.streams import LiveAnswer, Outlet, ping_after
 
 
 class Sender:
@@ -38,9 +38,11 @@ class Sender:
 
 async def follow(answer: LiveAnswer, sender: Sender, *, after: int, heartbeat: float) -> None:
     """Send `answer` from character `after` to its end: `meta` once it has begun (at once if
-    the sender is told already), its text as it comes, a ping after `heartbeat` quiet seconds,
+    the sender is told already), its text as it comes, a ping once `heartbeat` seconds passed
+    without a write (the watcher wakes quiet answers),
     the final events. An answer that never began raises its refusal (an HTTP error) to a
     visitor told nothing yet. `ConnectionError` when the visitor goes; the answer goes on."""
+    quiet = ping_after(heartbeat)
     answer.join(sender.outlet)
     try:
         while True:
@@ -59,10 +61,9 @@ async def follow(answer: LiveAnswer, sender: Sender, *, after: int, heartbeat: f
             if data:
                 await sender.send(data)
                 continue
-            try:
-                await asyncio.wait_for(asyncio.shield(answer.changed()), heartbeat)
-            except TimeoutError:
-                if sender.told:
-                    await sender.send(sse.PING)
+            if sender.told and asyncio.get_running_loop().time() - sender.last_write >= quiet:
+                await sender.send(sse.PING)
+                continue
+            await answer.changed()
     finally:
         answer.leave(sender.outlet)

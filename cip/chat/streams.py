@@ -40,6 +40,12 @@ FOLLOW_LEASE = 10.0
 FOLLOW_RENEW = 3.0
 
 
+def ping_after(heartbeat: float) -> float:
+    """Quiet seconds after which a follower pings: early enough that, woken by the watcher
+    (every CLIENT_CHECK_INTERVAL), it pings within `heartbeat` of its last write."""
+    return max(heartbeat - CLIENT_CHECK_INTERVAL, heartbeat / 2)
+
+
 class Outlet(Protocol):
     """Where an answer's events go: a visitor's open response."""
 
@@ -83,7 +89,8 @@ class LiveAnswer:
         self.closing = False  # its closing write has begun: nothing more is appended
         self._opening: asyncio.Future[LlmStream] | None = None
         self._stream: LlmStream | None = None
-        self._changed: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []  # one per follower waiting for news
+        self.woken_at = asyncio.get_running_loop().time()
 
     @property
     def message_id(self) -> UUID:
@@ -135,16 +142,24 @@ class LiveAnswer:
         self.refusal = refusal
         self.finish(ending)
 
-    def changed(self) -> asyncio.Future[None]:
-        """Done at the next change (text, start, end, a follower gone)."""
-        if self._changed is None:
-            self._changed = asyncio.get_running_loop().create_future()
-        return self._changed
+    async def changed(self) -> None:
+        """Return at the next change (text, start, end, a follower gone, a heartbeat due). Each
+        waiter has a future of its own: cancelling one follower leaves the others waiting,
+        and no timer is armed per wait (the watcher wakes quiet answers for heartbeats)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not waiter.done():  # cancelled: forget it
+                self._waiters.remove(waiter)
 
     def wake(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None and not changed.done():
-            changed.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.woken_at = asyncio.get_running_loop().time()
 
     def join(self, outlet: Outlet) -> None:
         self.outlets.add(outlet)
@@ -198,8 +213,9 @@ class LiveAnswer:
 class OpenStreams:
     """The answers this instance is writing, by message id."""
 
-    def __init__(self, grace: float) -> None:
+    def __init__(self, grace: float, heartbeat: float) -> None:
         self._grace = grace
+        self._quiet = ping_after(heartbeat)
         self._open: dict[UUID, LiveAnswer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -245,13 +261,16 @@ class OpenStreams:
             answer.followed_elsewhere_until = asyncio.get_running_loop().time() + FOLLOW_LEASE
 
     def check(self) -> None:
-        """Wake the followers whose client has gone (they leave), and abort the answers nobody
-        has followed for the grace."""
+        """Wake the followers whose client has gone (they leave) and those of answers quiet
+        for a heartbeat (they ping), and abort the answers nobody has followed for the
+        grace."""
         now = asyncio.get_running_loop().time()
         for answer in self:
-            if any(outlet.is_gone() for outlet in answer.outlets):
+            if now - answer.woken_at >= self._quiet or any(
+                outlet.is_gone() for outlet in answer.outlets
+            ):
                 answer.wake()
-            elif answer.abandoned(now, self._grace):
+            if answer.abandoned(now, self._grace):
                 answer.abort(CLIENT_GONE)
 
     def abort_all(self) -> None:
