@@ -247,7 +247,8 @@ async def durable_parts(
         seen: dict[str, list[Chat]] = {memory.name: [], durable.name: []}
         for side in alternating(rounds, (memory, durable)):
             seen[side.name] += await burst(session, side, streams)
-        failures = _errors(seen[memory.name]) + _errors(seen[durable.name])
+        failures = {name: _errors(chats) for name, chats in seen.items()}
+        failed = sum(map(len, failures.values()))
         ttft, gaps = _ttfts(seen), _gaps(seen)
 
         def versus(values: dict[str, list[float]], q: int) -> str:
@@ -260,13 +261,21 @@ async def durable_parts(
                 " durable vs memory only",
                 "reported",
                 f"{versus(ttft, 50)} / {versus(ttft, 99)}",
-                None if not failures else False,
+                None,
             ),
             Row(
                 f"Durable parts, {streams} streams: delta gap p99, durable vs memory only",
                 "reported",
-                versus(gaps, 99) + (f"; {len(failures)} failed" if failures else ""),
-                None if not failures else False,
+                versus(gaps, 99),
+                None,
+            ),
+            Row(
+                f"Durable parts, {streams} streams: failed chats, durable / memory only",
+                "0",
+                f"{len(failures[durable.name])} / {len(failures[memory.name])} of "
+                f"{len(seen[durable.name])} each"
+                + (f" ({next(e for f in failures.values() for e in f)})" if failed else ""),
+                not failed,
             ),
         ]
     return rows
