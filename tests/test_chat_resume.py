@@ -160,3 +160,28 @@ async def test_another_visitors_answer_is_404_and_a_bad_last_event_id_400(
     for bad in ("abc", "-1", "1000000001"):
         refused = await chat_client.get(url, headers={"X-User-Id": user, "Last-Event-ID": bad})
         assert refused.status == 400, bad
+
+
+async def test_a_follower_of_another_instance_s_answer_is_told_when_its_own_shuts_down(
+    start_client: StartClient, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    instance_a, instance_b = await start_client(), await start_client()
+    tenant, user = await new_tenant(), guest()
+    fake_llm.script = Script(deltas=WORDS, gap=0.2)
+    async with asyncio.timeout(GUARD):
+        meta, _ = await ask_and_leave(instance_a, tenant, user, b"word0 ")
+        response = await instance_b.get(
+            resume_url(tenant.id, meta["message_id"]), headers={"X-User-Id": user}
+        )
+        await read_until(response.content, b"event: meta")
+        await instance_b.server.app.shutdown()  # SIGTERM's first step on B
+        events = without_pings(parse_sse(await response.text()))
+        assert events[-1] == (
+            "error",
+            {
+                "error": "The service is restarting. Please send your message again.",
+                "code": "service_restarting",
+            },
+        )
+        # The answer itself goes on, on the instance writing it.
+        assert (await wait_for_row(pool, meta["message_id"], "complete"))["content"] == ANSWER

@@ -48,7 +48,7 @@ async def follow(answer: LiveAnswer, sender: Sender, *, after: int, heartbeat: f
         while True:
             sender.check()
             data = answer.events_since(after)
-            after = answer.length
+            after = max(after, answer.length)
             ended = answer.ending is not None
             if not sender.told and (answer.started or ended):
                 if answer.refusal is not None:

@@ -223,6 +223,11 @@ class OpenStreams:
     def __len__(self) -> int:
         return len(self._open)
 
+    @property
+    def closing(self) -> bool:
+        """The service is shutting down."""
+        return self._closing
+
     def __iter__(self) -> Iterator[LiveAnswer]:
         return iter(list(self._open.values()))
 

@@ -269,6 +269,10 @@ class ChatService:
                     if status != "streaming":
                         await sender.send(data + _ending(message_id, status, row))
                         return
+                    if self._streams.closing:  # this instance stops; the answer goes on
+                        restarting = events.error(errors.SERVICE_RESTARTING, "service_restarting")
+                        await sender.send(data + restarting)
+                        return
                     if data or loop.time() - sender.last_write >= self._settings.heartbeat_interval:
                         await sender.send(data or sse.PING)
                     if loop.time() - announced >= FOLLOW_RENEW:
