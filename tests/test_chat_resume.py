@@ -174,7 +174,7 @@ async def test_a_follower_of_another_instance_s_answer_is_told_when_its_own_shut
             resume_url(tenant.id, meta["message_id"]), headers={"X-User-Id": user}
         )
         await read_until(response.content, b"event: meta")
-        await instance_b.server.app.shutdown()  # SIGTERM's first step on B
+        await instance_b.app.shutdown()  # SIGTERM's first step on B
         events = without_pings(parse_sse(await response.text()))
         assert events[-1] == (
             "error",

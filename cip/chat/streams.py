@@ -100,10 +100,6 @@ class LiveAnswer:
     def length(self) -> int:
         return self.ends[-1] if self.ends else 0
 
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
     def text_since(self, after: int) -> str:
         """The text from character `after` on."""
         index = bisect.bisect_right(self.ends, after)
