@@ -16,6 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cip import keys
+from cip.chat.rules import token_count
+from cip.config import Config
+from cip.db.store.messages import TokenCount
+from cip.tenancy import settings_of
 from support.chat_client import chat_ok, guest, post_chat
 from support.cli import cip
 from support.fake_llm import USAGE, FakeLlm, Script
@@ -277,3 +281,38 @@ async def test_cip_usage_prints_the_days_and_totals(
     ]
     for refused, message in refusals:
         assert (refused.returncode, refused.stdout, refused.stderr) == (2, "", message)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        None,
+        {},
+        {"prompt_tokens": 12},
+        {"prompt_tokens": True, "completion_tokens": 4},
+        {"prompt_tokens": "12", "completion_tokens": 4},
+        {"prompt_tokens": -1, "completion_tokens": 4},
+    ],
+)
+def test_an_answer_without_two_token_counts_is_estimated(usage: dict[str, Any] | None) -> None:
+    estimate = TokenCount(prompt=3, completion=1, estimated=True)  # 9 and 1 characters
+    assert token_count(usage, prompt_chars=9, completion_chars=1) == estimate
+    assert token_count(
+        {"prompt_tokens": 12, "completion_tokens": 4}, prompt_chars=9, completion_chars=1
+    ) == TokenCount(prompt=12, completion=4, estimated=False)
+
+
+def test_malformed_stored_quota_settings_mean_none(config: Config) -> None:
+    stored = {
+        "monthly_answer_quota": "ten",
+        "monthly_token_quota": -5,
+        "quota_warning_percent": 250,
+        "notify": ["ops@example.com", "Bcc: x@example.com\r\nTo: y@example.com", 7],
+    }
+    settings = settings_of(stored, config)
+    assert (
+        settings.monthly_answer_quota,
+        settings.monthly_token_quota,
+        settings.quota_warning_percent,
+        settings.notify,
+    ) == (0, 0, 0, ("ops@example.com",))
