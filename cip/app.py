@@ -160,6 +160,7 @@ async def services(app: web.Application) -> None:
         parts=app[keys.PARTS],
         signals=app[keys.SIGNALS],
         limiter=app[keys.LIMITER],
+        mailer=app[keys.MAILER],
         settings=config.llm,
     )
     app[keys.ACCOUNTS] = Accounts(

@@ -1,5 +1,5 @@
-"""Command line: `cip serve | migrate | tenant … | visitor …` (also `python -m cip`). The tenant
-and visitor commands themselves are in `cip.tenant_commands`."""
+"""Command line: `cip serve | migrate | tenant … | visitor … | usage` (also `python -m cip`).
+The tenant, visitor and usage commands themselves are in `cip.tenant_commands`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from datetime import date, datetime
 from functools import partial
 from typing import Annotated, NoReturn, TypeVar
 
@@ -39,8 +40,8 @@ from cip.tenancy import sync_config_tenants
 
 log = logging.getLogger("cip")
 Command = Callable[[asyncpg.Connection], Awaitable[int]]
-# What `cip tenant X` and `cip visitor X` run, by (command, X).
-COMMANDS: dict[tuple[str, str], tenant_commands.Handler] = {
+# What `cip tenant X`, `cip visitor X` and `cip usage` run, by (command, X).
+COMMANDS: dict[tuple[str, str | None], tenant_commands.Handler] = {
     ("tenant", "create"): tenant_commands.tenant_create,
     ("tenant", "list"): tenant_commands.tenant_list,
     ("tenant", "disable"): tenant_commands.tenant_disable,
@@ -49,6 +50,7 @@ COMMANDS: dict[tuple[str, str], tenant_commands.Handler] = {
     ("tenant", "delete"): tenant_commands.tenant_delete,
     ("visitor", "export"): tenant_commands.visitor_export,
     ("visitor", "delete"): tenant_commands.visitor_delete,
+    ("usage", None): tenant_commands.usage_report,
 }
 T = TypeVar("T")
 
@@ -81,6 +83,13 @@ def user_id_argument(value: str) -> str:
     if not GUEST_ID.fullmatch(value):
         raise argparse.ArgumentTypeError("1 to 64 letters, digits or '._:-'")
     return value
+
+
+def date_argument(value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError("a date like 2026-01-31") from None
 
 
 def validated(kind: TypeAdapter[T], rule: str) -> Callable[[str], T]:
@@ -160,6 +169,12 @@ def parser() -> argparse.ArgumentParser:
         )
         if action == "export":
             command.add_argument("--output", metavar="FILE", help="write here, not to stdout")
+    usage = commands.add_parser("usage", help="a tenant's answers and tokens per day (UTC)")
+    usage.add_argument("--tenant", required=True, type=slug_argument, metavar="SLUG")
+    usage.add_argument(
+        "--from", dest="first", required=True, type=date_argument, metavar="YYYY-MM-DD"
+    )
+    usage.add_argument("--to", dest="last", required=True, type=date_argument, metavar="YYYY-MM-DD")
     return root
 
 
@@ -186,7 +201,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return serve(config)
     if args.command == "migrate":
         return asyncio.run(migrate(config))
-    action = args.tenant_command if args.command == "tenant" else args.visitor_command
+    action = getattr(args, f"{args.command}_command", None)
     handler = COMMANDS[args.command, action]
     return asyncio.run(
         on_migrated_database(config, lambda connection: handler(connection, args, config))

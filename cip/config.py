@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     IPvAnyNetwork,
     StringConstraints,
@@ -46,6 +47,7 @@ Locale = Literal["ru", "en"]  # the languages of the pages and mails
 TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 WelcomeMessage = Annotated[str, StringConstraints(max_length=2000)]
 MAX_RETENTION_DAYS = 36_500  # a hundred years: a longer one is surely a typo
+MAX_QUOTA = 2**31 - 1  # what the month's counters hold
 
 
 class ConfigError(Exception):
@@ -228,6 +230,12 @@ class TenantConfig(Section):
     limits: LimitsConfig | None = None
     # Dialogs idle for longer are deleted by housekeeping; 0 keeps them for ever.
     retention_days: int | None = Field(None, ge=0, le=MAX_RETENTION_DAYS)
+    # Per calendar month (UTC); 0: no quota. Past one a chat is refused (429 quota_exceeded).
+    monthly_answer_quota: int | None = Field(None, ge=0, le=MAX_QUOTA)
+    monthly_token_quota: int | None = Field(None, ge=0, le=MAX_QUOTA)
+    # One mail to `notify` a month when a quota is this far used; 0: no warning.
+    quota_warning_percent: int | None = Field(None, ge=0, le=100)
+    notify: list[EmailStr] = Field(default_factory=list, max_length=20)
 
     @field_validator("allowed_origins")
     @classmethod

@@ -109,6 +109,14 @@ class RateLimited(ApiError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
+class QuotaExceeded(ApiError):
+    """The tenant has used up a monthly quota; nothing was written."""
+
+    status = 429
+    code = "quota_exceeded"
+    detail = "This chat has used up its quota for the month. Please try again later."
+
+
 class ClientClosedRequest(ApiError):
     """The client left before an answer could start (nobody reads this one; the log does)."""
 

@@ -29,7 +29,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from cip.config import MAX_RETENTION_DAYS, ORIGIN_PATTERN, Config, LimitsConfig, Locale
+from cip.config import MAX_QUOTA, MAX_RETENTION_DAYS, ORIGIN_PATTERN, Config, LimitsConfig, Locale
 from cip.db.queries import Executor
 from cip.db.store import tenants
 from cip.db.store.tenants import TenantRow
@@ -42,6 +42,7 @@ def _locale(value: object) -> Locale:
     return "en" if value == "en" else "ru"
 
 
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}")
 # An origin, lowercased: as a browser sends it (`Origin`), or allowed (then `*.` may lead).
 _ORIGIN_PARTS = re.compile(
     r"^(?P<scheme>https?)://"
@@ -106,6 +107,28 @@ def _retention_days(value: object) -> int:
     return 0
 
 
+def _quota(value: object) -> int:
+    """A monthly quota; 0 (none) for anything but a whole number in range."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_QUOTA:
+        return value
+    return 0
+
+
+def _percent(value: object) -> int:
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100 else 0
+    )
+
+
+def _addresses(value: object) -> tuple[str, ...]:
+    """Where the tenant's notices go: the entries that are one plain address each (a stored
+    value becomes a mail header)."""
+    entries = value if isinstance(value, list) else []
+    return tuple(
+        entry for entry in entries if isinstance(entry, str) and EMAIL_ADDRESS.fullmatch(entry)
+    )
+
+
 def _origins(value: object) -> tuple[OriginRule, ...]:
     entries = value if isinstance(value, list) else []
     rules = (OriginRule.parse(entry) for entry in entries if isinstance(entry, str))
@@ -127,6 +150,11 @@ class TenantSettings(BaseModel):
     limits: LimitsConfig
     # Dialogs idle for longer are purged by housekeeping (`cip.tenant_data`); 0: kept for ever.
     retention_days: Annotated[int, BeforeValidator(_retention_days)] = 0
+    # Per calendar month (UTC), 0: none; enforced before the upstream is called (`cip.chat.turn`).
+    monthly_answer_quota: Annotated[int, BeforeValidator(_quota)] = 0
+    monthly_token_quota: Annotated[int, BeforeValidator(_quota)] = 0
+    quota_warning_percent: Annotated[int, BeforeValidator(_percent)] = 0
+    notify: Annotated[tuple[str, ...], BeforeValidator(_addresses)] = ()
 
     def admits_origin(self, origin: str) -> bool:
         """Whether a site may call this tenant's API: exactly those that may embed its pages."""

@@ -19,8 +19,9 @@ import asyncpg
 from cip import errors, tenant_data
 from cip.accounts.identity import Identity
 from cip.config import Config
-from cip.db.store import tenants
+from cip.db.store import tenants, usage
 from cip.db.store.tenants import TenantRow
+from cip.db.store.usage import UsageDayRow
 from cip.tenancy import Tenant
 
 UNKNOWN_TENANT = "no tenant with slug {!r} (`cip tenant list` lists them)"
@@ -138,6 +139,33 @@ async def _tenant(connection: asyncpg.Connection, slug: str) -> TenantRow:
         return await tenants.by_slug(connection, slug=slug)
     except errors.NotFound:
         raise errors.CommandFailed(UNKNOWN_TENANT.format(slug)) from None
+
+
+async def usage_report(
+    connection: asyncpg.Connection, args: argparse.Namespace, config: Config
+) -> int:
+    """`cip usage`: the tenant's answers and tokens per day with any, then their totals."""
+    if args.first > args.last:
+        raise errors.CommandFailed(f"--from {args.first} is after --to {args.last}")
+    tenant = await _tenant(connection, args.tenant)
+    days = await usage.usage_days(connection, tenant_id=tenant.id, first=args.first, last=args.last)
+    print("day\tanswers\tprompt_tokens\tcompletion_tokens\testimated_answers")
+    for day in days:
+        print(_usage_line(day.day.isoformat(), day))
+    total = UsageDayRow(
+        day=args.first,
+        answers=sum(day.answers for day in days),
+        prompt_tokens=sum(day.prompt_tokens for day in days),
+        completion_tokens=sum(day.completion_tokens for day in days),
+        estimated_answers=sum(day.estimated_answers for day in days),
+    )
+    print(_usage_line("total", total))
+    return 0
+
+
+def _usage_line(label: str, row: UsageDayRow) -> str:
+    counts = (row.answers, row.prompt_tokens, row.completion_tokens, row.estimated_answers)
+    return "\t".join([label, *map(str, counts)])
 
 
 @contextmanager

@@ -38,7 +38,8 @@ FROM question;
 
 -- name: finish_reply
 -- The streamed answer's closing write: its text and safe HTML, final status, finish reason and
--- usage; the dialog's updated_at follows, and the parts appended while it was written go.
+-- usage; the dialog's updated_at follows, and the parts appended while it was written go. The
+-- answer's tokens (the upstream's, or estimated) are added to the tenant's day (UTC) and month.
 WITH reply AS (
     UPDATE message
     SET content = :content, html = :html, status = :status, finish_reason = :finish_reason,
@@ -48,6 +49,24 @@ WITH reply AS (
 ), parts AS (
     DELETE FROM answer_part
     WHERE tenant_id = :tenant_id AND message_id = :message_id
+), counted AS (
+    INSERT INTO tenant_usage AS usage (tenant_id, day, answers, prompt_tokens,
+                                       completion_tokens, estimated_answers)
+    SELECT reply.tenant_id, (now() AT TIME ZONE 'UTC')::date, 1, :prompt_tokens::bigint,
+           :completion_tokens::bigint, CASE WHEN :estimated::boolean THEN 1 ELSE 0 END
+    FROM reply
+    ON CONFLICT (tenant_id, day) DO UPDATE
+    SET answers = usage.answers + 1,
+        prompt_tokens = usage.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = usage.completion_tokens + excluded.completion_tokens,
+        estimated_answers = usage.estimated_answers + excluded.estimated_answers
+), month_tokens AS (
+    INSERT INTO tenant_quota_month AS quota (tenant_id, month, tokens_used)
+    SELECT reply.tenant_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date,
+           :prompt_tokens::bigint + :completion_tokens::bigint
+    FROM reply
+    ON CONFLICT (tenant_id, month) DO UPDATE
+    SET tokens_used = quota.tokens_used + excluded.tokens_used
 )
 UPDATE dialog
 SET updated_at = now()
@@ -57,7 +76,8 @@ RETURNING dialog.id;
 
 -- name: discard_reply
 -- The placeholder of an answer that never started (the LLM failed before streaming). When it
--- was to answer a question anew, the answer it superseded is the latest again.
+-- was to answer a question anew, the answer it superseded is the latest again. The answer
+-- reserved of the tenant's month is given back.
 WITH discarded AS (
     DELETE FROM message
     WHERE tenant_id = :tenant_id AND id = :message_id AND status = 'streaming'
@@ -72,6 +92,11 @@ WITH discarded AS (
                   AND previous.superseded
                 ORDER BY previous.created_at DESC, previous.id DESC
                 LIMIT 1)
+), released AS (
+    UPDATE tenant_quota_month
+    SET answers_reserved = answers_reserved - 1
+    WHERE tenant_id = :tenant_id AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date
+      AND answers_reserved > 0 AND EXISTS (SELECT 1 FROM discarded)
 )
 SELECT reply_to FROM discarded;
 

@@ -13,6 +13,7 @@ import pytest
 
 from cip import errors
 from cip.accounts.identity import Identity
+from cip.accounts.mailer import Mailer
 from cip.background import every
 from cip.chat.events import FAILURE_TEXT
 from cip.chat.llm import LlmClient, LlmFailureKind
@@ -83,6 +84,7 @@ async def service(
             # Not listening: a follower on "another instance" reads the database every second.
             signals=Signals(streams),
             limiter=RateLimiter(pool, clock),
+            mailer=Mailer(chat_config.smtp),
             settings=chat_config.llm,
         )
         await streams.drain()

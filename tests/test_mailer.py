@@ -38,8 +38,14 @@ def test_html_part_escapes_everything() -> None:
 
 def test_every_language_has_every_mail() -> None:
     assert {locale: sorted(texts) for locale, texts in TEXTS.items()} == {
-        "en": ["already_registered", "choose_password", "confirm_email", "reset_password"],
-        "ru": ["already_registered", "choose_password", "confirm_email", "reset_password"],
+        locale: [
+            "already_registered",
+            "choose_password",
+            "confirm_email",
+            "quota_warning",
+            "reset_password",
+        ]
+        for locale in ("en", "ru")
     }
 
 

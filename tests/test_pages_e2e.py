@@ -590,6 +590,23 @@ async def test_failures_are_explained_in_the_page_language(
     assert browser.dialogs == []
 
 
+async def test_a_used_up_quota_is_explained_in_the_page_language(
+    live_server: StartServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant
+) -> None:
+    site = await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"})
+    tenant = await new_tenant(locale="en", monthly_answer_quota=1)
+    page = await browser.new_page()
+    await page.goto(f"{site.url}/{tenant.slug}/chat")
+    fake_llm.script = Script(deltas=["Answer."])
+    await send(page, "First question")
+    await expect(page.locator(COMPLETE_ANSWER).last).to_have_text("Answer.")
+    await send(page, "Second question")
+    await expect(page.locator("#chat-status")).to_have_text(
+        "The assistant's answers for this month are used up. Please try again later."
+    )
+    assert len(fake_llm.requests) == 1
+
+
 async def test_a_refused_message_is_offered_again(
     live_server: StartServer, browser: Browser, fake_llm: FakeLlm, new_tenant: NewTenant
 ) -> None:

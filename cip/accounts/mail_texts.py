@@ -1,7 +1,9 @@
 """The account mails, in each tenant language: every text lives here, one table per language.
 
 A mail is a subject and paragraphs; the paragraph `LINK` stands for the mail's link. Texts are
-`str.format` templates over `tenant` (the tenant's name) and `hours` (how long the link lives).
+`str.format` templates over `tenant` (the tenant's name), `hours` (how long the link lives) and
+`percent` (how much of a monthly quota is used). The quota warning goes to the tenant's own
+`notify` addresses and has no link.
 The HTML part is built from the same paragraphs, every piece escaped.
 """
 
@@ -13,7 +15,9 @@ from typing import Literal
 
 from cip.config import Locale
 
-Kind = Literal["confirm_email", "choose_password", "already_registered", "reset_password"]
+Kind = Literal[
+    "confirm_email", "choose_password", "already_registered", "reset_password", "quota_warning"
+]
 LINK = "\0link"
 
 
@@ -66,6 +70,16 @@ EN: dict[Kind, MailText] = {
             "If you did not ask for this, ignore this mail: your password stays as it is.",
         ),
     ),
+    "quota_warning": MailText(
+        "{tenant}: {percent}% of a monthly quota used",
+        (
+            "Hello!",
+            "{tenant} has used {percent}% of one of its monthly quotas (answers or tokens). "
+            "Once a quota is used up, chats are refused until the next month (UTC) or until "
+            "the quota is raised. `cip usage` shows the usage per day.",
+            "This is the only warning this month.",
+        ),
+    ),
 }
 
 RU: dict[Kind, MailText] = {
@@ -112,6 +126,16 @@ RU: dict[Kind, MailText] = {
             "Если вы не запрашивали сброс, проигнорируйте письмо: пароль останется прежним.",
         ),
     ),
+    "quota_warning": MailText(
+        "{tenant}: использовано {percent}% месячной квоты",
+        (
+            "Здравствуйте!",
+            "{tenant} использовал {percent}% одной из месячных квот (ответы или токены). "
+            "Когда квота исчерпана, чаты отклоняются до следующего месяца (UTC) или до "
+            "увеличения квоты. `cip usage` показывает расход по дням.",
+            "Это единственное предупреждение в этом месяце.",
+        ),
+    ),
 }
 
 TEXTS: dict[Locale, dict[Kind, MailText]] = {"en": EN, "ru": RU}
@@ -124,9 +148,11 @@ class RenderedMail:
     html: str
 
 
-def render(locale: Locale, kind: Kind, *, tenant: str, link: str, hours: float = 0) -> RenderedMail:
+def render(
+    locale: Locale, kind: Kind, *, tenant: str, link: str = "", hours: float = 0, percent: int = 0
+) -> RenderedMail:
     template = TEXTS[locale][kind]
-    values = {"tenant": " ".join(tenant.split()), "hours": f"{hours:g}"}
+    values = {"tenant": " ".join(tenant.split()), "hours": f"{hours:g}", "percent": str(percent)}
     paragraphs = [link if p == LINK else p.format(**values) for p in template.paragraphs]
     parts = [
         f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>'

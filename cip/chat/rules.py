@@ -4,11 +4,12 @@ dialog's title, the conversation sent to the LLM, and the chat's rate-limit buck
 from __future__ import annotations
 
 import re
+from typing import Any, TypeGuard
 from uuid import UUID
 
 from cip import errors
 from cip.config import LimitsConfig
-from cip.db.store.messages import HistoryItem
+from cip.db.store.messages import HistoryItem, TokenCount
 
 TITLE_CHARS = 80
 _SPACES = re.compile(r"\s+")
@@ -58,3 +59,27 @@ def rate_limits(tenant_id: UUID, limits: LimitsConfig, *, user_id: str, ip: str)
         f"chat:user:{tenant_id}:{user_id}": limits.chat_per_user_per_minute,
         f"chat:ip:{tenant_id}:{ip}": limits.chat_per_ip_per_minute,
     }
+
+
+CHARS_PER_TOKEN = 4  # the estimate for an answer whose upstream sent no usage
+
+
+def token_count(
+    usage: dict[str, Any] | None, *, prompt_chars: int, completion_chars: int
+) -> TokenCount:
+    """The tokens an answer is counted for: the upstream's `usage` when it sent whole numbers
+    for both, else an estimate of a token per `CHARS_PER_TOKEN` characters of what was sent
+    (the conversation) and of the answer."""
+    prompt = (usage or {}).get("prompt_tokens")
+    completion = (usage or {}).get("completion_tokens")
+    if _count(prompt) and _count(completion):
+        return TokenCount(prompt=prompt, completion=completion, estimated=False)
+    return TokenCount(
+        prompt=-(-prompt_chars // CHARS_PER_TOKEN),
+        completion=-(-completion_chars // CHARS_PER_TOKEN),
+        estimated=True,
+    )
+
+
+def _count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31

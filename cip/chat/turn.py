@@ -25,14 +25,16 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from functools import partial
 from uuid import UUID
 
 import asyncpg
 
-from cip import errors
+from cip import errors, quotas
 from cip.accounts.identity import Identity
+from cip.accounts.mailer import Mailer
 from cip.chat import events, relay, replies, rules, sse
 from cip.chat.events import FAILURE_TEXT, ChatMetaOut
 from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmStream
@@ -73,6 +75,7 @@ class ChatService:
         parts: PartsWriter,
         signals: Signals,
         limiter: RateLimiter,
+        mailer: Mailer,
         settings: LlmConfig,
     ) -> None:
         self._pool = pool
@@ -82,6 +85,7 @@ class ChatService:
         self._parts = parts
         self._signals = signals
         self._limiter = limiter
+        self._mailer = mailer
         self._settings = settings
 
     async def answer(
@@ -101,16 +105,17 @@ class ChatService:
         buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
         await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
         prompt = self._prompts.for_tenant(tenant.slug, settings.prompt_file)
-        turn = await messages.start_turn(
-            self._pool,
-            tenant_id=tenant.id,
-            user_id=caller.user_id,
-            dialog_id=dialog_id,
-            content=question,
-            title=rules.title_of(question),
-            with_reply=self._llm.configured,
-            history_budget=self._settings.history_budget_chars,
-        )
+        async with self._reserved(tenant, self._llm.configured):
+            turn = await messages.start_turn(
+                self._pool,
+                tenant_id=tenant.id,
+                user_id=caller.user_id,
+                dialog_id=dialog_id,
+                content=question,
+                title=rules.title_of(question),
+                with_reply=self._llm.configured,
+                history_budget=self._settings.history_budget_chars,
+            )
         if turn.message_id is None:
             raise errors.ServiceUnavailable(
                 errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=_saved(turn)
@@ -132,16 +137,17 @@ class ChatService:
         prompt = self._prompts.for_tenant(tenant.slug, settings.prompt_file)
         if not self._llm.configured:
             raise errors.ServiceUnavailable(errors.LLM_NOT_CONFIGURED, code="llm_not_configured")
-        target = await messages.regeneration_of(
-            self._pool,
-            tenant_id=tenant.id,
-            user_id=caller.user_id,
-            message_id=message_id,
-            history_budget=self._settings.history_budget_chars,
-        )
-        new_id = await messages.start_regeneration(
-            self._pool, tenant_id=tenant.id, target=target, message_id=message_id
-        )
+        async with self._reserved(tenant, True):
+            target = await messages.regeneration_of(
+                self._pool,
+                tenant_id=tenant.id,
+                user_id=caller.user_id,
+                message_id=message_id,
+                history_budget=self._settings.history_budget_chars,
+            )
+            new_id = await messages.start_regeneration(
+                self._pool, tenant_id=tenant.id, target=target, message_id=message_id
+            )
         turn = TurnRow(
             dialog_id=target.dialog_id,
             user_message_id=target.user_message_id,
@@ -150,6 +156,22 @@ class ChatService:
         )
         conversation = rules.conversation(prompt, target.history, target.question)
         await self._answer_turn(tenant, caller, turn, conversation, outlet)
+
+    @contextlib.asynccontextmanager
+    async def _reserved(self, tenant: Tenant, answering: bool) -> AsyncIterator[None]:
+        """An answer of the tenant's month reserved (429 `quota_exceeded` past a quota) for
+        the opening write in the block, given back when that write is refused (no answer is
+        reserved when none will be written)."""
+        if not answering:
+            yield
+            return
+        await quotas.reserve_answer(self._pool, self._mailer, tenant)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # the database is gone: the month keeps it
+                await quotas.release_answer(self._pool, tenant)
+            raise
 
     async def _answer_turn(
         self,
@@ -309,7 +331,7 @@ class ChatService:
             return
         except TurnAborted as aborted:
             if aborted.reason == STOPPED:
-                await self._stopped_before_start(answer)
+                await self._stopped_before_start(answer, _chars(request))
                 return
             await discard()
             if aborted.reason == SHUTDOWN:
@@ -321,10 +343,11 @@ class ChatService:
                 answer.refuse(errors.ClientClosedRequest(), events.interrupted())
             return
         answer.begin()
-        await self._relay(answer, stream)
+        await self._relay(answer, stream, _chars(request))
 
-    async def _stopped_before_start(self, answer: LiveAnswer) -> None:
-        """An answer stopped before the LLM sent anything: stored empty as `stopped`."""
+    async def _stopped_before_start(self, answer: LiveAnswer, prompt_chars: int) -> None:
+        """An answer stopped before the LLM sent anything: stored empty as `stopped` (and
+        counted, its prompt estimated: the upstream may have read it)."""
         await messages.finish_reply(
             self._pool,
             tenant_id=answer.tenant_id,
@@ -334,10 +357,11 @@ class ChatService:
             status="stopped",
             finish_reason=STOPPED,
             usage=None,
+            tokens=rules.token_count(None, prompt_chars=prompt_chars, completion_chars=0),
         )
         answer.finish(events.done(answer.message_id, STOPPED, None))
 
-    async def _relay(self, answer: LiveAnswer, stream: LlmStream) -> None:
+    async def _relay(self, answer: LiveAnswer, stream: LlmStream, prompt_chars: int) -> None:
         """Take the answer's text into `answer`, then store it with its final status, then let
         its followers have the final events."""
         try:
@@ -346,7 +370,8 @@ class ChatService:
             stream.close()
         answer.closing = True
         await self._parts.settled()
-        if not await self._store(answer, stream, status) and status == "complete":
+        stored = await self._store(answer, stream, status, prompt_chars)
+        if not stored and status == "complete":
             # Nobody may be told `done` for an answer they will not find again; the row stays
             # `streaming` and is reported `interrupted` once total_timeout has passed.
             ending = events.error(errors.REPLY_NOT_SAVED, "database_unavailable")
@@ -376,8 +401,12 @@ class ChatService:
             return "interrupted", events.interrupted()
         return "complete", events.done(answer.message_id, stream.finish_reason, stream.usage)
 
-    async def _store(self, answer: LiveAnswer, stream: LlmStream, status: ReplyStatus) -> bool:
-        """The closing write; False when it failed (the database is gone)."""
+    async def _store(
+        self, answer: LiveAnswer, stream: LlmStream, status: ReplyStatus, prompt_chars: int
+    ) -> bool:
+        """The closing write, counting the answer's tokens (the upstream's usage, else
+        estimated from the `prompt_chars` sent and the text); False when it failed (the
+        database is gone)."""
         try:
             await messages.finish_reply(
                 self._pool,
@@ -388,6 +417,9 @@ class ChatService:
                 status=status,
                 finish_reason=stream.finish_reason,
                 usage=stream.usage,
+                tokens=rules.token_count(
+                    stream.usage, prompt_chars=prompt_chars, completion_chars=len(stream.text)
+                ),
             )
         except Exception:  # the row stays `streaming`; the sweep reports it later
             log.exception("could not store reply %s", answer.message_id)
@@ -402,6 +434,11 @@ def _ending(message_id: UUID, status: MessageStatus, row: AnswerSinceRow) -> byt
     if status == "interrupted":
         return events.interrupted()
     return events.error(errors.ANSWER_FAILED, "answer_failed")
+
+
+def _chars(request: ChatRequest) -> int:
+    """The characters of the conversation sent upstream (for an estimate of its tokens)."""
+    return sum(len(message["content"]) for message in request.messages)
 
 
 def _saved(turn: TurnRow) -> dict[str, str]:

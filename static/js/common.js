@@ -67,6 +67,7 @@ export function errorText(error) {
     case 0:
       return t('error.network');
     case 429:
+      if (error.code === 'quota_exceeded') return t('error.quotaExceeded');
       return error.retryAfter ? t('error.rateLimited', { seconds: error.retryAfter }) : t('error.rateLimitedSoon');
     case 502:
     case 504:

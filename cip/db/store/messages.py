@@ -42,6 +42,16 @@ class TurnRow(BaseModel):
     history: list[HistoryItem]
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCount:
+    """An answer's tokens as its closing write counts them: the upstream's `usage`, or an
+    estimate when it sent none (`estimated`)."""
+
+    prompt: int
+    completion: int
+    estimated: bool
+
+
 MESSAGE_NOT_FOUND = "Message not found."
 
 
@@ -86,7 +96,9 @@ async def finish_reply(
     status: ReplyStatus,
     finish_reason: str | None,
     usage: dict[str, Any] | None,
+    tokens: TokenCount,
 ) -> None:
+    """Store the answer; its `tokens` are added to the tenant's day and month."""
     await Q.finish_reply.execute(
         db,
         tenant_id=tenant_id,
@@ -96,6 +108,9 @@ async def finish_reply(
         status=status,
         finish_reason=finish_reason,
         usage=usage,
+        prompt_tokens=tokens.prompt,
+        completion_tokens=tokens.completion,
+        estimated=tokens.estimated,
     )
 
 
