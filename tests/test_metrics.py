@@ -1,8 +1,9 @@
 """`/metrics`: Prometheus' text format, read with prometheus-client's own parser after real
 traffic (chats against the fake DeepSeek, a refusal, LLM failures, a mail that cannot be sent);
-only the addresses `[metrics] allow` lists may read it; the dashboard asks for nothing else;
-under `--workers` every worker's counts add up whichever worker answers the scrape, a dead
-worker's gauges stop counting and the shared directory goes with the supervisor.
+only the addresses `[metrics] allow` lists may read it, and nginx does not relay it; the
+dashboard asks for nothing else; under `--workers` every worker's counts add up whichever
+worker answers the scrape, a dead worker's gauges stop counting and the shared directory
+goes with the supervisor.
 
 The metrics of one process add up over every app it built: each test compares a scrape after
 its traffic with one before."""
@@ -15,7 +16,7 @@ import os
 import re
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -27,6 +28,7 @@ from support.fake_llm import FakeLlm, Script
 from support.fixtures import Client, NewTenant, StartClient
 from support.live_server import free_port
 from support.process_server import ProcessServer
+from support.proxy import Proxy
 
 GUARD_SECONDS = 60  # against hangs only
 CHAT = "/api/v1/tenants/{tenant_id}/chat"
@@ -241,3 +243,21 @@ async def test_a_dead_workers_gauges_go_and_the_directory_goes_with_the_supervis
         server.send(signal.SIGTERM)
         assert await server.wait_exit() == 0
     assert not directory.exists()
+
+
+async def test_the_proxy_does_not_relay_metrics(
+    make_process_server: Callable[..., ProcessServer],
+    start_proxy: Callable[..., Awaitable[Proxy]],
+) -> None:
+    """nginx on the same machine reaches the instance from 127.0.0.1, which the default list
+    allows: the repository's nginx.conf.template answers /metrics itself."""
+    server = make_process_server()
+    await server.start()
+    proxy = await start_proxy(server)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{server.url}/metrics") as direct:
+            assert direct.status == 200
+        async with session.get(f"{proxy.url}/metrics") as relayed:
+            assert relayed.status == 404
+        async with session.get(f"{proxy.url}/healthz") as probe:  # the proxy does relay
+            assert probe.status == 200
