@@ -26,6 +26,7 @@ setup(
         "email-validator>=2.1",
         "jinja2>=3.1.6",
         "uvloop>=0.19; sys_platform != 'win32'",
+        "prometheus-client>=0.20",  # multiprocess gauges by `multiprocess_mode="livesum"`
     ],
     extras_require={
         "test": [

@@ -15,12 +15,12 @@ from functools import partial
 
 from aiohttp import web
 
-from cip import keys, slugs
+from cip import keys, metrics, slugs
 from cip.accounts.flows import Accounts
 from cip.accounts.identity import Identities
 from cip.accounts.mailer import Mailer
 from cip.accounts.passwords import PasswordHasher
-from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes, tenant_info
+from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes, scrape, tenant_info
 from cip.background import every
 from cip.chat import replies
 from cip.chat.llm import LlmClient
@@ -36,7 +36,13 @@ from cip.db.store import tenants
 from cip.http import openapi, pages
 from cip.http.bodies import SlowBodies
 from cip.http.context import body_deadline, tenant_context
-from cip.http.middlewares import cors_preflight, error_envelope, request_log, security_headers
+from cip.http.middlewares import (
+    cors_preflight,
+    error_envelope,
+    record_metrics,
+    request_log,
+    security_headers,
+)
 from cip.limits import Clock, RateLimiter
 from cip.tenancy import TenantCache, sync_config_tenants
 
@@ -48,13 +54,22 @@ ME = TENANT + "/me"
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
     """The application; `clock` places rate-limit windows (tests pass one they can set)."""
     app = web.Application(
-        middlewares=[request_log, error_envelope, cors_preflight, body_deadline, tenant_context],
+        middlewares=[
+            request_log,
+            record_metrics,
+            error_envelope,
+            cors_preflight,
+            body_deadline,
+            tenant_context,
+        ],
         client_max_size=config.limits.body_max_bytes,
     )
     app[keys.CONFIG] = config
     app[keys.CLOCK] = clock or Clock()
     app[keys.SLOW_BODIES] = SlowBodies(config.server.slow_bodies_per_client)
-    app.cleanup_ctx.extend([prompts_ctx, database_ctx, llm_ctx, streams_ctx, accounts_ctx])
+    app.cleanup_ctx.extend(
+        [prompts_ctx, database_ctx, llm_ctx, streams_ctx, accounts_ctx, metrics_ctx]
+    )
     app.on_startup.append(services)
     app.on_startup.append(openapi.build_on_startup)
     app.on_shutdown.append(end_streams)
@@ -148,6 +163,13 @@ async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Last, over what it reads: the gauges sampled every few seconds (`cip.metrics`)."""
+    scrape.sample(app)
+    async with every(metrics.SAMPLE_INTERVAL, partial(scrape.sample, app), name="metrics"):
+        yield
+
+
 async def services(app: web.Application) -> None:
     """on_startup, once every resource is open: the services handlers call."""
     config, pool = app[keys.CONFIG], app[keys.POOL]
@@ -185,6 +207,7 @@ def setup_routes(app: web.Application) -> None:
     add_get, add_post = app.router.add_get, app.router.add_post
     add_get(f"/{slugs.HEALTHZ}", probes.healthz)
     add_get(f"/{slugs.READYZ}", probes.readyz)
+    add_get(f"/{slugs.METRICS}", scrape.serve_metrics)
     add_get(API + "/openapi.json", openapi.serve_document)
     add_get(API + "/tenants/by-slug/{slug}", tenant_info.by_slug)
     add_get(API + "/tenants/by-slug/{slug}/confirm", auth.confirm_by_slug)

@@ -15,6 +15,7 @@ import secrets
 import tomllib
 from collections import Counter
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -247,6 +248,15 @@ class TenantConfig(Section):
         return origins
 
 
+class MetricsConfig(Section):
+    # Who may read /metrics: addresses or networks, matched against the TCP peer only (never
+    # X-Forwarded-For); everyone else gets a 404. An empty list turns /metrics off.
+    allow: tuple[IPvAnyNetwork, ...] = (
+        IPv4Network("127.0.0.1/32"),
+        IPv6Network("::1/128"),
+    )
+
+
 class LoggingConfig(Section):
     # "text": one readable line per record; "json": one JSON object per line (`cip.logs`).
     format: Literal["text", "json"] = "text"
@@ -262,6 +272,7 @@ class Config(Section):
     smtp: SmtpConfig = SmtpConfig()
     limits: LimitsConfig = LimitsConfig()
     logging: LoggingConfig = LoggingConfig()
+    metrics: MetricsConfig = MetricsConfig()
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
     root: Path = Path(".")  # the config file's folder; set by the loader
 

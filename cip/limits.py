@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from uuid import UUID
 
-from cip import errors
+from cip import errors, metrics
 from cip.config import LimitsConfig
 from cip.db.queries import Executor
 from cip.db.store import rate_counters
@@ -76,7 +76,9 @@ class RateLimiter:
         allows), in one statement; 429 with Retry-After past any of them."""
         over = [c for c in await self.hit(list(limits), window) if c.hits > limits[c.bucket]]
         if over:
-            raise errors.RateLimited(max(c.retry_after for c in over), detail)
+            deciding = max(over, key=lambda c: c.retry_after)  # its window ends last
+            metrics.RATE_LIMITED.labels(metrics.rule_of(deciding.bucket)).inc()
+            raise errors.RateLimited(deciding.retry_after, detail)
 
     async def allows(self, bucket: str, limit: int, window: int) -> bool:
         """Count a hit; whether the window still holds at most `limit` hits (no error)."""

@@ -1,9 +1,9 @@
 """What a tenant's slug may be.
 
 A path's first segment is either one the service routes itself (the API, the static files,
-the probes: the route table in `cip.app` is built from the names below) or a tenant's slug,
-under which its pages live. So a slug is never one of the reserved names: such a tenant's
-pages would be unreachable, and its slug would look like it owns the service's paths.
+the probes, the metrics: the route table in `cip.app` is built from the names below) or a
+tenant's slug, under which its pages live. So a slug is never one of the reserved names: such a
+tenant's pages would be unreachable, and its slug would look like it owns the service's paths.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ API = "api"
 STATIC = "static"
 HEALTHZ = "healthz"
 READYZ = "readyz"
-RESERVED_SLUGS = frozenset({API, STATIC, HEALTHZ, READYZ})
+METRICS = "metrics"
+RESERVED_SLUGS = frozenset({API, STATIC, HEALTHZ, READYZ, METRICS})
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

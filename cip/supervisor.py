@@ -14,6 +14,9 @@ so every worker has the same settings, a development JWT secret included.
 - A worker that ends when no stop was asked for is logged and started again, after a delay
   that doubles while its restarts keep dying young (`RESTART_DELAY` up to
   `MAX_RESTART_DELAY`), so a worker that fails at start does not spin.
+- The workers write their metrics into one fresh directory (`PROMETHEUS_MULTIPROC_DIR`,
+  removed when the supervisor is done), so whichever answers a scrape reports them all; a
+  worker that ended is marked dead there, and its gauges stop counting (`cip.metrics`).
 - A worker takes only the first SIGTERM or SIGINT: the supervisor forwards its own, and
   systemd (by default) signals every process of a service itself; a second signal would cut
   the worker's shutdown short. A worker whose supervisor is gone (killed) stops by itself.
@@ -33,6 +36,7 @@ from multiprocessing.process import BaseProcess
 
 from aiohttp import web
 
+from cip import metrics
 from cip.config import Config
 
 log = logging.getLogger(__name__)
@@ -122,6 +126,10 @@ class Supervisor:
         """Start the workers with `config` and keep them running until a stop; 0 when every
         worker then ended cleanly (exit code 0, or SIGTERM that came before it could take
         signals), 1 otherwise."""
+        with metrics.metrics_directory():
+            return await self._run(config)
+
+    async def _run(self, config: Config) -> int:
         keepers = [
             asyncio.create_task(self._keep(number, config)) for number in range(1, self.workers + 1)
         ]
@@ -152,10 +160,12 @@ class Supervisor:
             process.start()
             self.running[number] = process
             pid = process.pid
+            assert pid is not None  # started
             log.info("worker %d started: pid %s", number, pid)
             started = time.monotonic()
             code = await exit_code(process)
             del self.running[number]
+            metrics.process_ended(pid)
             if self.stopping.is_set():
                 if code not in (0, -signal.SIGTERM):
                     log.error("worker %d (pid %s) %s", number, pid, describe_exit(code))

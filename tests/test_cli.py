@@ -74,7 +74,13 @@ def test_bad_slug_and_bad_config_are_refused(
     assert "server.port:" in bad_config.stderr
 
 
-RESERVED = ["api", "static", "healthz", "readyz"]  # the service's own first path segments
+RESERVED = [
+    "api",
+    "static",
+    "healthz",
+    "readyz",
+    "metrics",
+]  # the service's own first path segments
 
 
 def test_reserved_slugs_are_refused(database_server: DatabaseServer, tmp_path: Path) -> None:
@@ -87,7 +93,7 @@ def test_reserved_slugs_are_refused(database_server: DatabaseServer, tmp_path: P
         assert refused.returncode == 2
         assert refused.stderr == (
             f"cip tenant create: argument --slug: {slug!r} is reserved: the service routes "
-            f"/{slug} itself (reserved: api, healthz, readyz, static); "
+            f"/{slug} itself (reserved: api, healthz, metrics, readyz, static); "
             "see `cip tenant create --help`\n"
         )
     listed = cip("tenant", "list", database_url=url, tmp_path=tmp_path).stdout.splitlines()

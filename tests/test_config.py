@@ -54,13 +54,13 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     assert f"{key}:" in str(info.value)
 
 
-@pytest.mark.parametrize("slug", ["api", "static", "healthz", "readyz"])
+@pytest.mark.parametrize("slug", ["api", "static", "healthz", "readyz", "metrics"])
 def test_reserved_slugs_cannot_be_tenants(tmp_path: Path, slug: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, f"[tenants.{slug}]\nname = 'X'\n"), environ={})
     assert str(info.value) == (
         f"invalid configuration: tenants: Value error, {slug!r} is reserved: the service "
-        f"routes /{slug} itself (reserved: api, healthz, readyz, static)"
+        f"routes /{slug} itself (reserved: api, healthz, metrics, readyz, static)"
     )
 
 

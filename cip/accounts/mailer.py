@@ -22,6 +22,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
+from cip import metrics
 from cip.config import SmtpConfig
 from cip.logs import Verbatim
 
@@ -64,6 +65,11 @@ class Mailer:
     def enqueue(self, mail: Mail) -> None:
         self._queue.put_nowait(mail)
 
+    @property
+    def queued(self) -> int:
+        """Mails not yet delivered or given up: waiting, or being sent."""
+        return self._queue.qsize() + (self._in_flight is not None)
+
     async def idle(self) -> None:
         """Wait until every mail queued so far has been delivered or given up."""
         await self._queue.join()
@@ -87,6 +93,7 @@ class Mailer:
             try:
                 await self.deliver(mail)
             except Exception:  # one broken mail must not stop the sender
+                metrics.MAIL_FAILURES.inc()
                 log.exception("mail %r could not be sent", mail.subject)
             finally:
                 self._in_flight = None
@@ -108,6 +115,7 @@ class Mailer:
                 log.info("mail sent: %r", mail.subject)
                 return
             except PlainTextLogin:  # no retry can change what the server offers
+                metrics.MAIL_FAILURES.inc()
                 log.error(
                     "mail %r not sent: the SMTP server %s:%d offers no STARTTLS, and the [smtp] "
                     "password is never sent in clear (use a server that offers STARTTLS, or set "
@@ -120,6 +128,7 @@ class Mailer:
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 delay = self.config.retry_delay * 2**attempt
                 if attempt == self.config.retries:
+                    metrics.MAIL_FAILURES.inc()
                     log.error(
                         "mail %r not sent after %d attempt(s): %s", mail.subject, attempt + 1, exc
                     )

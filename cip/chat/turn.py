@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from functools import partial
@@ -32,7 +33,7 @@ from uuid import UUID
 
 import asyncpg
 
-from cip import errors, quotas
+from cip import errors, metrics, quotas
 from cip.accounts.identity import Identity
 from cip.accounts.mailer import Mailer
 from cip.chat import events, relay, replies, rules, sse
@@ -320,9 +321,11 @@ class ChatService:
         discard = partial(
             messages.discard_reply, self._pool, tenant_id=tenant_id, message_id=message_id
         )
+        asked = time.monotonic()
         try:
             stream = await answer.open(partial(self._llm.open, request))
         except LlmFailure as failure:
+            metrics.LLM_FAILURES.labels(failure.kind.value).inc()
             await discard()
             bad_gateway = errors.BadGateway(
                 FAILURE_TEXT[failure.kind], code=failure.kind.value, extra=_saved(turn)
@@ -343,7 +346,7 @@ class ChatService:
                 answer.refuse(errors.ClientClosedRequest(), events.interrupted())
             return
         answer.begin()
-        await self._relay(answer, stream, _chars(request))
+        await self._relay(answer, stream, asked=asked, prompt_chars=_chars(request))
 
     async def _stopped_before_start(self, answer: LiveAnswer, prompt_chars: int) -> None:
         """An answer stopped before the LLM sent anything: stored empty as `stopped` (and
@@ -361,11 +364,15 @@ class ChatService:
         )
         answer.finish(events.done(answer.message_id, STOPPED, None))
 
-    async def _relay(self, answer: LiveAnswer, stream: LlmStream, prompt_chars: int) -> None:
+    async def _relay(
+        self, answer: LiveAnswer, stream: LlmStream, *, asked: float, prompt_chars: int
+    ) -> None:
         """Take the answer's text into `answer`, then store it with its final status, then let
-        its followers have the final events."""
+        its followers have the final events. `asked`: when the LLM was asked (monotonic);
+        `prompt_chars`: what was sent, for an estimate of the tokens when the upstream gives
+        none."""
         try:
-            status, ending = await self._pump(answer, stream)
+            status, ending = await self._pump(answer, stream, asked)
         finally:
             stream.close()
         answer.closing = True
@@ -380,14 +387,21 @@ class ChatService:
             with contextlib.suppress(Exception):  # its followers read again within a second
                 await messages.publish_parts(self._pool, message_id=answer.message_id)
 
-    async def _pump(self, answer: LiveAnswer, stream: LlmStream) -> tuple[ReplyStatus, bytes]:
-        """Take the text in; return the answer's status and the final events to send once it
-        is stored."""
+    async def _pump(
+        self, answer: LiveAnswer, stream: LlmStream, asked: float
+    ) -> tuple[ReplyStatus, bytes]:
+        """Take the text in (the first of it times the LLM's first token); return the
+        answer's status and the final events to send once it is stored."""
+        first = True
         try:
             async for texts in stream.deltas(self._settings.heartbeat_interval):
                 if texts:
+                    if first:
+                        metrics.first_text(asked)
+                        first = False
                     answer.append(texts)
         except LlmFailure as failure:
+            metrics.LLM_FAILURES.labels(failure.kind.value).inc()
             return "error", events.failure(failure)
         except Exception:  # the response has started: no error envelope can follow
             log.exception("chat stream %s failed", answer.message_id)

@@ -6,7 +6,9 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator
 
-from cip import errors
+from cip import errors, metrics
+
+SLOW_BODIES_RULE = "slow-bodies"  # its refusals' rule in `cip_rate_limit_refusals`
 
 
 class SlowBodies:
@@ -25,6 +27,7 @@ class SlowBodies:
     def arriving(self, client: str) -> Iterator[None]:
         """One more body arriving from `client`; 429 past the cap."""
         if self._arriving[client] >= self._per_client:
+            metrics.RATE_LIMITED.labels(SLOW_BODIES_RULE).inc()
             raise errors.RateLimited(1, errors.SLOW_BODIES)
         self._arriving[client] += 1
         try:

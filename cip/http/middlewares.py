@@ -14,12 +14,13 @@ import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from uuid import UUID
 
 import asyncpg
 from aiohttp import web
 
-from cip import errors, keys, slugs
+from cip import errors, keys, metrics, slugs
 from cip.http.jsonio import json_response
 from cip.logs import Verbatim
 
@@ -45,15 +46,11 @@ _HTTP_CODES = {
 }
 
 
-@web.middleware
-async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Tags the request with an id (sent back in `X-Request-Id`) and logs one line: method,
-    path, status, duration (and, for the JSON log, its tenant and route template). Only the
-    path is logged: query strings may carry tokens.
-    """
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request[keys.REQUEST_ID] = request_id
+async def timed(
+    request: web.Request, handler: Handler, done: Callable[[int, float], object]
+) -> web.StreamResponse:
+    """The handler's response; then `done(status, seconds)`, whatever happened (500 for an
+    exception that is not an HTTP one)."""
     started = time.perf_counter()
     status = 500
     try:
@@ -64,26 +61,49 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         status = exc.status
         raise
     finally:
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        tenant = request.get(keys.TENANT)
-        context = {
-            "request_id": request_id,
-            "tenant_id": tenant.id if tenant else None,
-            "route": getattr(request.match_info.route.resource, "canonical", None),
-            "method": request.method,
-            "path": request.path,
-            "status": status,
-            "duration_ms": duration_ms,
-        }
-        log.info(
-            "%s %s %s %d %.1fms",
-            request_id,
-            request.method,
-            request.path,
-            status,
-            duration_ms,
-            extra={"context": context},
-        )
+        done(status, time.perf_counter() - started)
+
+
+@web.middleware
+async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tags the request with an id (sent back in `X-Request-Id`) and logs one line: method,
+    path, status, duration (and, for the JSON log, its tenant and route template). Only the
+    path is logged: query strings may carry tokens.
+    """
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = request_id
+    return await timed(request, handler, partial(_log_request, request, request_id))
+
+
+def _log_request(request: web.Request, request_id: str, status: int, seconds: float) -> None:
+    duration_ms = round(seconds * 1000, 1)
+    tenant = request.get(keys.TENANT)
+    context = {
+        "request_id": request_id,
+        "tenant_id": tenant.id if tenant else None,
+        "route": metrics.route_template(request),
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "duration_ms": duration_ms,
+    }
+    log.info(
+        "%s %s %s %d %.1fms",
+        request_id,
+        request.method,
+        request.path,
+        status,
+        duration_ms,
+        extra={"context": context},
+    )
+
+
+@web.middleware
+async def record_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Counts and times every request by its route template and status (`cip.metrics`); inside
+    `request_log`, outside `error_envelope`, so it sees the status the client gets."""
+    return await timed(request, handler, partial(metrics.record_request, request))
 
 
 def error_response(error: errors.ApiError) -> web.Response:

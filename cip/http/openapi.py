@@ -86,8 +86,10 @@ class ErrorOut(BaseModel):
 
 
 Body = type[BaseModel] | Literal["sse"] | None
-# What a status answers: a body as above, or (for an error) the description of the envelope.
-Response = Body | str
+# What a status answers: a body as above, plain text ("text"), an HTML page ("html"), or (for
+# an error) the description of the envelope.
+Response = Body | Literal["text", "html"] | str
+PLAIN = {"text": ("text/plain", "Text"), "html": ("text/html", "An HTML page")}
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,9 @@ def _operation(path: str, spec: Endpoint, refs: Refs) -> dict[str, Any]:
 
 def _response(status: int, model: Response, refs: Refs) -> dict[str, Any]:
     description = STATUS_TEXT.get(status, "Response")
+    if model in PLAIN:
+        media_type, what = PLAIN[model]
+        return {"description": what, "content": {media_type: {"schema": {"type": "string"}}}}
     if status >= 400 and not isinstance(model, type):
         return {
             "description": model if isinstance(model, str) else description,
