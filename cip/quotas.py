@@ -3,9 +3,12 @@
 
 An answer is reserved in the tenant's month by one conditional statement (`usage.reserve_answer`),
 so however many chats arrive at once, exactly the quota's number get through: the answer quota
-is exact. Tokens are known only once an answer is written, so the token quota is checked
-against the tokens recorded so far: the answers in flight when it is reached can take the month
-past it. A reserved answer that is refused before it starts is given back.
+is exact. A tenant without quotas reserves nothing (a chat then costs no statement and takes no
+lock for it); its answer quota, once set, counts the answers reserved from then on, while its
+token quota counts the whole month (`tenant_usage`). Tokens are known only once an answer
+is written, so the token quota is checked against the tokens recorded so far: the answers in
+flight when it is reached can take the month past it. A reserved answer that is refused
+before it starts is given back.
 
 When a quota is `quota_warning_percent` used (0: no warning), one mail goes to each of the
 tenant's `notify` addresses, once a month whatever the number of instances: the instance whose
@@ -21,6 +24,12 @@ from cip.db.queries import Executor
 from cip.db.store import usage
 from cip.db.store.usage import MonthRow
 from cip.tenancy import Tenant, TenantSettings
+
+
+def limited(tenant: Tenant) -> bool:
+    """The tenant has a quota: its chats reserve their answers (others take no statement and
+    no lock)."""
+    return bool(tenant.settings.monthly_answer_quota or tenant.settings.monthly_token_quota)
 
 
 async def reserve_answer(db: Executor, mailer: Mailer, tenant: Tenant) -> None:

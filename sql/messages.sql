@@ -39,7 +39,8 @@ FROM question;
 -- name: finish_reply
 -- The streamed answer's closing write: its text and safe HTML, final status, finish reason and
 -- usage; the dialog's updated_at follows, and the parts appended while it was written go. The
--- answer's tokens (the upstream's, or estimated) are added to the tenant's day (UTC) and month.
+-- answer's tokens (the upstream's, or estimated) are added to the tenant's day (UTC), in one
+-- of the day's 16 rows (by the answer's id, so closing writes rarely wait on each other).
 WITH reply AS (
     UPDATE message
     SET content = :content, html = :html, status = :status, finish_reason = :finish_reason,
@@ -50,23 +51,17 @@ WITH reply AS (
     DELETE FROM answer_part
     WHERE tenant_id = :tenant_id AND message_id = :message_id
 ), counted AS (
-    INSERT INTO tenant_usage AS usage (tenant_id, day, answers, prompt_tokens,
+    INSERT INTO tenant_usage AS usage (tenant_id, day, shard, answers, prompt_tokens,
                                        completion_tokens, estimated_answers)
-    SELECT reply.tenant_id, (now() AT TIME ZONE 'UTC')::date, 1, :prompt_tokens::bigint,
+    SELECT reply.tenant_id, (now() AT TIME ZONE 'UTC')::date,
+           (hashtext(:message_id::text) & 15)::smallint, 1, :prompt_tokens::bigint,
            :completion_tokens::bigint, CASE WHEN :estimated::boolean THEN 1 ELSE 0 END
     FROM reply
-    ON CONFLICT (tenant_id, day) DO UPDATE
+    ON CONFLICT (tenant_id, day, shard) DO UPDATE
     SET answers = usage.answers + 1,
         prompt_tokens = usage.prompt_tokens + excluded.prompt_tokens,
         completion_tokens = usage.completion_tokens + excluded.completion_tokens,
         estimated_answers = usage.estimated_answers + excluded.estimated_answers
-), month_tokens AS (
-    INSERT INTO tenant_quota_month AS quota (tenant_id, month, tokens_used)
-    SELECT reply.tenant_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date,
-           :prompt_tokens::bigint + :completion_tokens::bigint
-    FROM reply
-    ON CONFLICT (tenant_id, month) DO UPDATE
-    SET tokens_used = quota.tokens_used + excluded.tokens_used
 )
 UPDATE dialog
 SET updated_at = now()

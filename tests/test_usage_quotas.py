@@ -42,8 +42,10 @@ async def client(start_client: StartClient) -> Client:
 
 async def usage_rows(pool: asyncpg.Pool, tenant_id: object) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT day, answers, prompt_tokens, completion_tokens, estimated_answers "
-        "FROM tenant_usage WHERE tenant_id = $1",
+        "SELECT day, sum(answers)::integer AS answers, sum(prompt_tokens)::bigint AS"
+        " prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens,"
+        " sum(estimated_answers)::integer AS estimated_answers"
+        " FROM tenant_usage WHERE tenant_id = $1 GROUP BY day",
         tenant_id,
     )
     return [dict(row) for row in rows]
@@ -51,8 +53,10 @@ async def usage_rows(pool: asyncpg.Pool, tenant_id: object) -> list[dict[str, An
 
 async def month_of(pool: asyncpg.Pool, tenant_id: object) -> dict[str, Any]:
     row = await pool.fetchrow(
-        "SELECT answers_reserved, tokens_used, warned_at IS NOT NULL AS warned "
-        "FROM tenant_quota_month WHERE tenant_id = $1",
+        "SELECT answers_reserved, warned_at IS NOT NULL AS warned,"
+        " (SELECT COALESCE(sum(prompt_tokens + completion_tokens), 0)::bigint"
+        "  FROM tenant_usage WHERE tenant_id = $1) AS tokens_used"
+        " FROM tenant_quota_month WHERE tenant_id = $1",
         tenant_id,
     )
     assert row is not None
@@ -72,7 +76,7 @@ async def today(pool: asyncpg.Pool) -> datetime.date:
 async def test_usage_is_the_upstreams_or_an_estimate(
     client: Client, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
 ) -> None:
-    tenant = await new_tenant()
+    tenant = await new_tenant(monthly_answer_quota=1000)
     fake_llm.script = Script(deltas=["Hello, ", "world!"])
     await chat_ok(client, tenant, user_id=guest(), message="hello")
     assert await usage_rows(pool, tenant.id) == [
@@ -105,6 +109,14 @@ async def test_usage_is_the_upstreams_or_an_estimate(
         "warned": False,
     }
     assert await usage_rows(pool, (await new_tenant()).id) == []  # per tenant
+
+    # A tenant without quotas reserves nothing (no statement, no lock), and is still counted.
+    unlimited = await new_tenant()
+    await chat_ok(client, unlimited, user_id=guest(), message="hello")
+    assert [row["answers"] for row in await usage_rows(pool, unlimited.id)] == [1]
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM tenant_quota_month WHERE tenant_id = $1", unlimited.id
+    )
 
 
 async def test_answer_quota_lets_exactly_its_number_through_50_parallel_chats(
@@ -242,8 +254,9 @@ async def test_cip_usage_prints_the_days_and_totals(
     day = await today(pool)
     earlier = day - datetime.timedelta(days=3)
     await pool.execute(
-        "INSERT INTO tenant_usage (tenant_id, day, answers, prompt_tokens, completion_tokens,"
-        " estimated_answers) VALUES ($1, $2, 2, 100, 40, 1), ($1, $3, 1, 10, 5, 0)",
+        "INSERT INTO tenant_usage (tenant_id, day, shard, answers, prompt_tokens,"
+        " completion_tokens, estimated_answers)"
+        " VALUES ($1, $2, 0, 1, 60, 10, 1), ($1, $2, 7, 1, 40, 30, 0), ($1, $3, 3, 1, 10, 5, 0)",
         tenant.id,
         earlier,
         day,

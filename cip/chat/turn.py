@@ -162,8 +162,8 @@ class ChatService:
     async def _reserved(self, tenant: Tenant, answering: bool) -> AsyncIterator[None]:
         """An answer of the tenant's month reserved (429 `quota_exceeded` past a quota) for
         the opening write in the block, given back when that write is refused (no answer is
-        reserved when none will be written)."""
-        if not answering:
+        reserved when none will be written, nor for a tenant without quotas)."""
+        if not answering or not quotas.limited(tenant):
             yield
             return
         await quotas.reserve_answer(self._pool, self._mailer, tenant)
