@@ -39,7 +39,6 @@ from cip.http.context import body_deadline, tenant_context
 from cip.http.middlewares import (
     cors_preflight,
     error_envelope,
-    record_metrics,
     request_log,
     security_headers,
 )
@@ -56,7 +55,6 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app = web.Application(
         middlewares=[
             request_log,
-            record_metrics,
             error_envelope,
             cors_preflight,
             body_deadline,

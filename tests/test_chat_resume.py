@@ -5,7 +5,7 @@ another one (two apps on one database), to its end; a finished answer is replaye
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import pytest
@@ -185,3 +185,30 @@ async def test_a_follower_of_another_instance_s_answer_is_told_when_its_own_shut
         )
         # The answer itself goes on, on the instance writing it.
         assert (await wait_for_row(pool, meta["message_id"], "complete"))["content"] == ANSWER
+
+
+@pytest.mark.parametrize(
+    ("after", "status", "code"),
+    [("drop", "error", "answer_failed"), ("stall", "interrupted", "interrupted")],
+)
+async def test_an_answer_cut_short_is_replayed_with_how_it_ended(
+    start_client: StartClient,
+    fake_llm: FakeLlm,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+    after: Literal["drop", "stall"],
+    status: str,
+    code: str,
+) -> None:
+    # The upstream drops (stored `error`), or stalls with nobody following (grace 0: aborted
+    # at once, stored `interrupted`).
+    client = await start_client(streams={"grace": 0})
+    tenant, user = await new_tenant(), guest()
+    fake_llm.script = Script(deltas=["Half "], after=after)
+    async with asyncio.timeout(GUARD):
+        meta, _ = await ask_and_leave(client, tenant, user, b"Half ")
+        await wait_for_row(pool, meta["message_id"], status)
+        replayed = await resume(client, tenant, user, meta["message_id"])
+    assert texts_with_ids(replayed) == [(5, "Half ")]
+    name, data = without_pings(parse_sse(replayed))[-1]
+    assert (name, data["code"]) == ("error", code)

@@ -66,5 +66,10 @@ def interrupted() -> bytes:
     return error(errors.ANSWER_INTERRUPTED, "interrupted")
 
 
+def restarting() -> bytes:
+    """The end of a stream whose instance shuts down."""
+    return error(errors.SERVICE_RESTARTING, "service_restarting")
+
+
 def failure(failure: LlmFailure) -> bytes:
     return error(FAILURE_TEXT[failure.kind], failure.kind.value)

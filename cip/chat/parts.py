@@ -26,7 +26,11 @@ class PartsWriter:
         """Append what every answer in flight gained since its last append."""
         async with self._appending:
             batch = [
-                (answer, answer.length, answer.text_since(answer.flushed))
+                (
+                    answer,
+                    answer.length,
+                    "".join(text for text, _ in answer.pieces_since(answer.flushed)),
+                )
                 for answer in self._streams
                 if answer.length > answer.flushed and not answer.closing
             ]

@@ -40,10 +40,11 @@ FOLLOW_LEASE = 10.0
 FOLLOW_RENEW = 3.0
 
 
-def ping_after(heartbeat: float) -> float:
-    """Quiet seconds after which a follower pings: early enough that, woken by the watcher
-    (every CLIENT_CHECK_INTERVAL), it pings within `heartbeat` of its last write."""
-    return max(heartbeat - CLIENT_CHECK_INTERVAL, heartbeat / 2)
+def ping_after(heartbeat: float, woken_every: float = CLIENT_CHECK_INTERVAL) -> float:
+    """Quiet seconds after which a follower pings: early enough that, woken at least every
+    `woken_every` seconds (by the watcher, by default), it pings within `heartbeat` of its
+    last write."""
+    return max(heartbeat - woken_every, heartbeat / 2)
 
 
 class Outlet(Protocol):
@@ -100,24 +101,22 @@ class LiveAnswer:
     def length(self) -> int:
         return self.ends[-1] if self.ends else 0
 
-    def text_since(self, after: int) -> str:
-        """The text from character `after` on."""
+    def pieces_since(self, after: int) -> list[tuple[str, int]]:
+        """The text from character `after` on as (text, end) pieces: the rest of the piece
+        `after` falls in, then every later piece as the LLM sent it."""
         index = bisect.bisect_right(self.ends, after)
         if index == len(self.ends):
-            return ""
+            return []
         start = self.ends[index] - len(self.parts[index])
-        return "".join([self.parts[index][after - start :], *self.parts[index + 1 :]])
+        first = (self.parts[index][after - start :], self.ends[index])
+        return [first, *zip(self.parts[index + 1 :], self.ends[index + 1 :], strict=True)]
+
+    def text_since(self, after: int) -> str:
+        return "".join(text for text, _ in self.pieces_since(after))
 
     def events_since(self, after: int) -> bytes:
-        """The text events from character `after` on: the rest of the piece it falls in, then
-        every later piece as the LLM sent it."""
-        index = bisect.bisect_right(self.ends, after)
-        if index == len(self.ends):
-            return b""
-        start = self.ends[index] - len(self.parts[index])
-        first = events.text(self.parts[index][after - start :], self.ends[index])
-        rest = map(events.text, self.parts[index + 1 :], self.ends[index + 1 :])
-        return b"".join([first, *rest])
+        """The text events from character `after` on, one per piece."""
+        return b"".join(events.text(text, end) for text, end in self.pieces_since(after))
 
     def append(self, texts: list[str]) -> None:
         for text in texts:

@@ -52,6 +52,7 @@ from cip.chat.streams import (
     OpenStreams,
     Outlet,
     TurnAborted,
+    ping_after,
 )
 from cip.config import LlmConfig
 from cip.db.store import messages
@@ -102,10 +103,7 @@ class ChatService:
         """Answer a checked question into `outlet`. Before anything is written to it: 404 (a
         dialog that is not the caller's), 429, 500 (no prompt) with nothing stored, or
         499/502/503 naming the stored question."""
-        settings = tenant.settings
-        buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
-        await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
-        prompt = self._prompts.for_tenant(tenant.slug, settings.prompt_file)
+        prompt = await self._admitted(tenant, caller, ip)
         async with self._reserved(tenant, self._llm.configured):
             turn = await messages.start_turn(
                 self._pool,
@@ -132,10 +130,7 @@ class ChatService:
         `outlet`, as a new answer in the same dialog; the earlier one is kept, superseded.
         Before anything is written: 404 (anyone else's message), 409 (not the dialog's latest
         answer, or one still being written), 429, 500, or 499/502/503 as for a question."""
-        settings = tenant.settings
-        buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
-        await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
-        prompt = self._prompts.for_tenant(tenant.slug, settings.prompt_file)
+        prompt = await self._admitted(tenant, caller, ip)
         if not self._llm.configured:
             raise errors.ServiceUnavailable(errors.LLM_NOT_CONFIGURED, code="llm_not_configured")
         async with self._reserved(tenant, True):
@@ -157,6 +152,14 @@ class ChatService:
         )
         conversation = rules.conversation(prompt, target.history, target.question)
         await self._answer_turn(tenant, caller, turn, conversation, outlet)
+
+    async def _admitted(self, tenant: Tenant, caller: Identity, ip: str) -> str:
+        """The tenant's system prompt, once the chat rate limits let the caller in (429
+        otherwise; 500 when the prompt file is gone)."""
+        settings = tenant.settings
+        buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
+        await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
+        return self._prompts.for_tenant(tenant.slug, settings.prompt_file)
 
     @contextlib.asynccontextmanager
     async def _reserved(self, tenant: Tenant, answering: bool) -> AsyncIterator[None]:
@@ -275,6 +278,7 @@ class ChatService:
             message_id=message_id,
         )
         loop = asyncio.get_running_loop()
+        quiet = ping_after(self._settings.heartbeat_interval, FOLLOW_POLL_INTERVAL)
         with self._signals.news_of(message_id) as news:
             row = await read(after=after)  # 404 before anything is written
             sender = Sender(outlet, self._settings.write_timeout, math.inf)
@@ -293,10 +297,9 @@ class ChatService:
                         await sender.send(data + _ending(message_id, status, row))
                         return
                     if self._streams.closing:  # this instance stops; the answer goes on
-                        restarting = events.error(errors.SERVICE_RESTARTING, "service_restarting")
-                        await sender.send(data + restarting)
+                        await sender.send(data + events.restarting())
                         return
-                    if data or loop.time() - sender.last_write >= self._settings.heartbeat_interval:
+                    if data or loop.time() - sender.last_write >= quiet:
                         await sender.send(data or sse.PING)
                     if loop.time() - announced >= FOLLOW_RENEW:
                         await messages.publish_follow(self._pool, message_id=message_id)
@@ -341,7 +344,7 @@ class ChatService:
                 refusal = errors.ServiceUnavailable(
                     errors.SERVICE_RESTARTING, code="service_restarting", extra=_saved(turn)
                 )
-                answer.refuse(refusal, events.error(errors.SERVICE_RESTARTING, refusal.code))
+                answer.refuse(refusal, events.restarting())
             else:
                 answer.refuse(errors.ClientClosedRequest(), events.interrupted())
             return
@@ -407,7 +410,7 @@ class ChatService:
             log.exception("chat stream %s failed", answer.message_id)
             return "error", events.error(errors.INTERNAL_ERROR, "internal_error")
         if stream.abort_reason == SHUTDOWN:
-            return "interrupted", events.error(errors.SERVICE_RESTARTING, "service_restarting")
+            return "interrupted", events.restarting()
         if stream.abort_reason == STOPPED:
             stream.finish_reason = STOPPED
             return "stopped", events.done(answer.message_id, STOPPED, stream.usage)

@@ -14,7 +14,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
-from functools import partial
 from uuid import UUID
 
 import asyncpg
@@ -46,11 +45,17 @@ _HTTP_CODES = {
 }
 
 
-async def timed(
-    request: web.Request, handler: Handler, done: Callable[[int, float], object]
-) -> web.StreamResponse:
-    """The handler's response; then `done(status, seconds)`, whatever happened (500 for an
-    exception that is not an HTTP one)."""
+@web.middleware
+async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tags the request with an id (sent back in `X-Request-Id`), then, timed once, logs one
+    line (method, path, status, duration; for the JSON log also its tenant and route
+    template) and counts it in the metrics by route template and status (`cip.metrics`).
+    Only the path is logged: query strings may carry tokens. Outside `error_envelope`, so
+    both see the status the client gets (500 for an exception that is not an HTTP one).
+    """
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
     try:
@@ -61,19 +66,9 @@ async def timed(
         status = exc.status
         raise
     finally:
-        done(status, time.perf_counter() - started)
-
-
-@web.middleware
-async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Tags the request with an id (sent back in `X-Request-Id`) and logs one line: method,
-    path, status, duration (and, for the JSON log, its tenant and route template). Only the
-    path is logged: query strings may carry tokens.
-    """
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request[keys.REQUEST_ID] = request_id
-    return await timed(request, handler, partial(_log_request, request, request_id))
+        seconds = time.perf_counter() - started
+        _log_request(request, request_id, status, seconds)
+        metrics.record_request(request, status, seconds)
 
 
 def _log_request(request: web.Request, request_id: str, status: int, seconds: float) -> None:
@@ -97,13 +92,6 @@ def _log_request(request: web.Request, request_id: str, status: int, seconds: fl
         duration_ms,
         extra={"context": context},
     )
-
-
-@web.middleware
-async def record_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts and times every request by its route template and status (`cip.metrics`); inside
-    `request_log`, outside `error_envelope`, so it sees the status the client gets."""
-    return await timed(request, handler, partial(metrics.record_request, request))
 
 
 def error_response(error: errors.ApiError) -> web.Response:
