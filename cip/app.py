@@ -23,6 +23,7 @@ from cip.accounts.passwords import PasswordHasher
 from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes, scrape, tenant_info
 from cip.background import every
 from cip.chat import replies
+from cip.chat.admission import Admission
 from cip.chat.llm import LlmClient
 from cip.chat.parts import PartsWriter
 from cip.chat.prompts import Prompts
@@ -182,6 +183,7 @@ async def services(app: web.Application) -> None:
         limiter=app[keys.LIMITER],
         mailer=app[keys.MAILER],
         settings=config.llm,
+        admission=Admission(config.database.pool_max_size, config.server.chat_admission_wait),
     )
     app[keys.ACCOUNTS] = Accounts(
         pool=pool,

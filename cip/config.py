@@ -74,6 +74,9 @@ class ServerConfig(Section):
     body_timeout: float = Field(10.0, gt=0)
     slow_bodies_per_client: int = Field(16, ge=1)
     tenant_cache_seconds: float = Field(10.0, ge=0)
+    # Longest a chat waits in line to be let in (its rate limits and opening write, at most
+    # [database] pool_max_size at once) before a 503 `busy` with Retry-After.
+    chat_admission_wait: float = Field(5.0, gt=0, le=60)
     # Reverse proxies whose `X-Forwarded-For` names the client (see cip.http.forwarded):
     # addresses or networks; TRUSTED_PROXIES gives them separated by commas.
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()

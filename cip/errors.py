@@ -139,6 +139,17 @@ class ServiceUnavailable(ApiError):
     detail = "The service is temporarily unavailable. Please try again shortly."
 
 
+class Busy(ServiceUnavailable):
+    """Too many chats are being let in at once: this one waited its longest; nothing was
+    written, so the same request may simply be sent again after Retry-After."""
+
+    code = "busy"
+    detail = "Many visitors are asking right now. Your question was not sent; please retry."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(max(1, retry_after))})
+
+
 TENANT_NOT_FOUND = "Tenant not found."
 DIALOG_NOT_FOUND = "Dialog not found."
 ROUTE_NOT_FOUND = "No such route."

@@ -9,15 +9,18 @@ whose `Retry-After` says when its window ends.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from cip import errors, metrics
 from cip.config import LimitsConfig
+from cip.db.batching import Batch
 from cip.db.queries import Executor
 from cip.db.store import rate_counters
-from cip.db.store.rate_counters import CounterRow
 
 MINUTE = 60
 HOUR = 3600
@@ -58,16 +61,54 @@ def cabinet_limits(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class CounterRow:
+    bucket: str
+    hits: int  # this hit's place in the window: 1 for the window's first
+    retry_after: int  # whole seconds left in the window
+
+
+Hits = tuple[tuple[str, ...], int]  # one request's buckets, and the window they count in
+
+
 class RateLimiter:
+    """Counts hits in the shared counters. Concurrent requests' hits go in one statement
+    (`cip.db.batching`): a burst from one address counts in its bucket's row once per
+    statement, not once per request, and each request is told its own place in the count."""
+
     def __init__(self, db: Executor, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._hits: Batch[Hits, list[CounterRow]] = Batch(self._count)
 
     async def hit(self, buckets: Sequence[str], window: int) -> list[CounterRow]:
         """Count one hit in every bucket; the new counts."""
-        return await rate_counters.hit(
-            self._db, buckets=buckets, window=window, at=self._clock.now()
+        return await self._hits((tuple(buckets), window))
+
+    async def _count(self, requests: list[Hits]) -> list[list[CounterRow]]:
+        at = self._clock.now()
+        wanted = Counter((bucket, window) for buckets, window in requests for bucket in buckets)
+        rows = await rate_counters.hit(
+            self._db,
+            buckets=[bucket for bucket, _ in wanted],
+            windows=[window for _, window in wanted],
+            hits=list(wanted.values()),
+            at=at,
         )
+        total = {(row.bucket, row.window_start): row.hits for row in rows}
+        placed: Counter[tuple[str, int]] = Counter()
+        counted: list[list[CounterRow]] = []
+        for buckets, window in requests:
+            start = math.floor(at / window) * window
+            retry_after = math.ceil(start + window - at)
+            counts: list[CounterRow] = []
+            for bucket in buckets:
+                placed[bucket, window] += 1
+                # the hits before this statement, then this request's place among its own
+                hits = total[bucket, start] - wanted[bucket, window] + placed[bucket, window]
+                counts.append(CounterRow(bucket, hits, retry_after))
+            counted.append(counts)
+        return counted
 
     async def check(
         self, limits: Mapping[str, int], window: int, detail: str | None = None

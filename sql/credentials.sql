@@ -45,6 +45,12 @@ SELECT password_changed_at
 FROM account
 WHERE tenant_id = :tenant_id AND id = :account_id;
 
+-- name: accounts_among
+-- Which of these ids are the tenant's accounts: guest ids of many requests checked at once.
+SELECT id
+FROM account
+WHERE tenant_id = :tenant_id AND id = ANY(:account_ids::uuid[]);
+
 -- name: create_token
 -- A confirmation or reset token; only its SHA-256 is stored.
 INSERT INTO account_token (tenant_id, token_hash, account_id, purpose, expires_at)

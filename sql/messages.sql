@@ -32,8 +32,10 @@ WITH new_dialog AS (
 SELECT question.dialog_id,
        question.id AS user_message_id,
        (SELECT reply.id FROM reply) AS message_id,
-       dialog_history(:tenant_id, question.dialog_id, question.created_at,
-                      :history_budget::integer) AS history
+       CASE WHEN :dialog_id::uuid IS NULL THEN '[]'::jsonb  -- a new dialog has none
+            ELSE dialog_history(:tenant_id, question.dialog_id, question.created_at,
+                                :history_budget::integer)
+       END AS history
 FROM question;
 
 -- name: finish_reply

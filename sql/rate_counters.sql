@@ -2,15 +2,13 @@
 -- epoch, and placed by the caller's clock: :at is the current time in epoch seconds.
 
 -- name: hit
--- Count one hit in each bucket's current window and report the new count and the whole
--- seconds left in the window.
+-- Count hits: :hits[i] more in bucket :buckets[i]'s current window of :windows[i] seconds (each
+-- bucket and window once); report each window's start (epoch seconds) and its new count.
 INSERT INTO rate_counter AS counter (bucket, window_start, hits)
-SELECT bucket, to_timestamp(floor(:at::float8 / :window::integer) * :window::integer), 1
-FROM unnest(:buckets::text[]) AS bucket
-ON CONFLICT (bucket, window_start) DO UPDATE SET hits = counter.hits + 1
-RETURNING bucket, hits,
-    ceil(extract(epoch FROM counter.window_start) + :window::integer - :at::float8)::integer
-        AS retry_after;
+SELECT hit.bucket, to_timestamp(floor(:at::float8 / hit.seconds) * hit.seconds), hit.hits
+FROM unnest(:buckets::text[], :windows::integer[], :hits::integer[]) AS hit (bucket, seconds, hits)
+ON CONFLICT (bucket, window_start) DO UPDATE SET hits = counter.hits + excluded.hits
+RETURNING bucket, extract(epoch FROM window_start)::bigint AS window_start, hits;
 
 -- name: forgive
 -- Take back one hit from each bucket's current window (an attempt that turned out fine).

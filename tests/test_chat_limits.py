@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
+from cip import errors
 from support.chat_client import chat_ok, guest, post_chat
 from support.fake_llm import FakeLlm, Script
 from support.fixtures import NewTenant, StartClient
@@ -69,3 +72,34 @@ async def test_tenant_limits_override_the_defaults(
     relaxed = await new_tenant()
     for _ in range(3):
         await chat_ok(client, relaxed, user_id=user, message="fine here")
+
+
+async def test_a_chat_not_let_in_within_the_admission_wait_is_503_busy_and_writes_nothing(
+    start_client: StartClient, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    """One admission slot (a pool of one), held by a chat whose opening write waits on a lock:
+    the next chat waits its `chat_admission_wait` in line, then is told to come back (503
+    `busy`, Retry-After) with nothing written; the first chat goes on once the lock goes."""
+    client = await start_client(
+        database={"pool_min_size": 1, "pool_max_size": 1}, server={"chat_admission_wait": 0.5}
+    )
+    tenant = await new_tenant()
+    fake_llm.script = Script(deltas=["ok"])
+    await chat_ok(client, tenant, user_id=guest(), message="warm: the tenant is cached")
+    before = await count_messages(pool, tenant.id)
+    async with pool.acquire() as blocker, blocker.transaction():
+        await blocker.execute("LOCK TABLE dialog IN EXCLUSIVE MODE")
+        first = asyncio.create_task(chat_ok(client, tenant, user_id=guest(), message="first"))
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'dialog'::regclass"
+        )
+        async with asyncio.timeout(10):
+            while not await pool.fetchval(waiting):
+                await asyncio.sleep(0.02)
+        refused = await post_chat(client, tenant, user_id=guest(), message="second")
+        assert refused.status == 503
+        assert await refused.json() == {"detail": errors.Busy.detail, "code": "busy"}
+        assert refused.headers["Retry-After"] == "1"
+    events = await first
+    assert [name for name, _ in events].count("done") == 1
+    assert await count_messages(pool, tenant.id) == before + 2  # the first's question and answer

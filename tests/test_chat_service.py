@@ -15,6 +15,7 @@ from cip import errors
 from cip.accounts.identity import Identity
 from cip.accounts.mailer import Mailer
 from cip.background import every
+from cip.chat.admission import Admission
 from cip.chat.events import FAILURE_TEXT
 from cip.chat.llm import LlmClient, LlmFailureKind
 from cip.chat.parts import PartsWriter
@@ -46,6 +47,9 @@ class RecordingOutlet:
             raise ConnectionResetError("the visitor went away")
         self.writes += 1
         self.written += data
+
+    def takes_at_once(self, size: int) -> bool:
+        return True  # memory never makes a write wait
 
     def is_gone(self) -> bool:
         return False
@@ -86,6 +90,9 @@ async def service(
             limiter=RateLimiter(pool, clock),
             mailer=Mailer(chat_config.smtp),
             settings=chat_config.llm,
+            admission=Admission(
+                chat_config.database.pool_max_size, chat_config.server.chat_admission_wait
+            ),
         )
         await streams.drain()
 

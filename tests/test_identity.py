@@ -3,6 +3,7 @@ accepted as guest ids. Exercised through `/me/profile` and directly through `res
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from uuid import UUID, uuid4
@@ -254,3 +255,27 @@ def test_known_guests_forget_the_oldest_first() -> None:
     for guest_id in ("a", "b", "c"):
         known.add((tenant_id, guest_id))
     assert [(tenant_id, name) in known for name in "abc"] == [False, True, True]
+
+
+async def test_unknown_guest_ids_checked_together_get_each_their_own_answer(
+    pool: asyncpg.Pool, new_tenant: NewTenant, data: CabinetData
+) -> None:
+    """Concurrent first visits of two tenants, looked up together: an account's id is refused
+    in its own tenant only, every other id is a guest."""
+    tenant, other = await new_tenant(), await new_tenant()
+    account_id = await data.account(tenant.id)
+    identities = Identities(pool, data.secret)
+    asked = [(tenant.id, str(uuid4())) for _ in range(20)]
+    asked += [(tenant.id, str(account_id)), (other.id, str(account_id))]
+
+    async def outcome(tenant_id: UUID, guest_id: str) -> str:
+        try:
+            found = await identities.resolve(
+                tenant_id=tenant_id, authorization=None, guest_id=guest_id
+            )
+        except errors.Unauthorized as refused:
+            return refused.code
+        return "guest" if found == Identity(guest_id) else "?"
+
+    outcomes = await asyncio.gather(*(outcome(*pair) for pair in asked))
+    assert outcomes == ["guest"] * 20 + ["login_required", "guest"]

@@ -646,3 +646,50 @@ async def test_a_long_dialog_opens_at_its_newest_messages_and_shows_earlier_ones
     await earlier.click()
     await expect(messages).to_have_count(60)
     assert browser.errors == []
+
+
+async def test_a_chat_refused_as_busy_is_sent_again_by_the_page(
+    live_server: StartServer,
+    browser: Browser,
+    fake_llm: FakeLlm,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+) -> None:
+    """One admission slot, held by a chat whose opening write waits on a lock: the page's
+    question is refused 503 `busy`; the page says it will send it again, and does after the
+    Retry-After, once the crowd (here the lock) is gone; the question is stored once."""
+    site = await live_server(
+        llm={"api_url": fake_llm.url, "api_key": "sk-test"},
+        database={"pool_min_size": 1, "pool_max_size": 1},
+        server={"chat_admission_wait": 0.5},
+    )
+    tenant = await new_tenant(locale="en")
+    fake_llm.script = Script(deltas=["Answer."])
+    page = await browser.new_page()
+    await page.goto(f"{site.url}/{tenant.slug}/chat")
+    # A guest id that cannot be an account's: the page's question needs no connection before
+    # it queues to be let in (the one connection waits on the lock).
+    await page.evaluate(f"localStorage.setItem('cip:{tenant.id}:guest', 'page-visitor')")
+    await page.reload()
+    url = f"{site.url}/api/v1/tenants/{tenant.id}/chat"
+    async with aiohttp.ClientSession() as http, pool.acquire() as blocker:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE dialog IN EXCLUSIVE MODE")
+        crowd = asyncio.create_task(
+            http.post(url, json={"user_id": "crowd-visitor", "message": "Before you"})
+        )
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'dialog'::regclass"
+        )
+        await eventually(lambda: pool.fetchval(waiting))
+        await send(page, "My question")
+        await expect(page.locator("#chat-status")).to_contain_text("Many visitors are asking")
+        await transaction.rollback()
+        (await crowd).close()
+    await expect(page.locator(COMPLETE_ANSWER).last).to_have_text("Answer.")
+    await expect(page.locator("#chat-status")).to_have_text("")
+    questions = [
+        row["content"] for row in await messages_of(pool, tenant.id) if row["role"] == "user"
+    ]
+    assert questions.count("My question") == 1

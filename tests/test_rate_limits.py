@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -30,6 +31,41 @@ async def test_hits_count_per_bucket_in_one_statement(limiter: RateLimiter) -> N
         [(a, 1, 59), (b, 1, 59)]
     )
     assert [(c.bucket, c.hits, c.retry_after) for c in second] == [(a, 2, 59)]
+
+
+async def test_a_burst_counts_each_hit_once_in_few_statements(
+    pool: Any, clock: ManualClock
+) -> None:
+    """200 concurrent requests from one address: each is told its own place in the count
+    (1 to 200, as if they had come one by one), exactly `limit` pass, the shared row holds
+    every hit, and they went to the database in far fewer statements than requests."""
+    statements = 0
+
+    class Counting:
+        async def fetch(self, query: str, *args: Any) -> Any:
+            nonlocal statements
+            statements += 1
+            return await pool.fetch(query, *args)
+
+    limiter = RateLimiter(Counting(), clock)  # type: ignore[arg-type]
+    shared, limit = bucket("shared"), 150
+
+    async def one(n: int) -> tuple[list[int], bool]:
+        own = bucket(f"own{n}")
+        counts = [c.hits for c in await limiter.hit([shared, own], MINUTE)]
+        try:
+            await limiter.check({bucket(f"check{n}"): 1, shared + "-check": limit}, MINUTE)
+        except errors.RateLimited:
+            return counts, False
+        return counts, True
+
+    results = await asyncio.gather(*(one(n) for n in range(200)))
+    assert sorted(counts[0] for counts, _ in results) == list(range(1, 201))
+    assert all(counts[1] == 1 for counts, _ in results)
+    assert sum(passed for _, passed in results) == limit
+    stored = await pool.fetchval("SELECT hits FROM rate_counter WHERE bucket = $1", shared)
+    assert stored == 200
+    assert statements < 100
 
 
 async def test_a_window_ends_on_its_boundary(limiter: RateLimiter, clock: ManualClock) -> None:

@@ -16,6 +16,7 @@ from uuid import UUID
 import jwt
 
 from cip import errors
+from cip.db.batching import Batch
 from cip.db.queries import Executor
 from cip.db.store import credentials
 
@@ -110,12 +111,36 @@ async def is_account_id(db: Executor, tenant_id: UUID, user_id: str) -> bool:
 
 
 class Identities:
-    """Resolves callers against the accounts of the database and the service's JWT secret."""
+    """Resolves callers against the accounts of the database and the service's JWT secret.
+    The guest ids of concurrent requests not yet known are looked up together
+    (`cip.db.batching`)."""
 
     def __init__(self, db: Executor, secret: str, known_guests: KnownGuests | None = None) -> None:
         self._db = db
         self._secret = secret
         self._known_guests = KnownGuests() if known_guests is None else known_guests
+        self._accounts: Batch[tuple[UUID, UUID], bool] = Batch(self._are_accounts)
+
+    async def _are_accounts(self, pairs: list[tuple[UUID, UUID]]) -> list[bool]:
+        """One statement per tenant among `pairs` (tenant id, account id): which are accounts."""
+        asked: dict[UUID, list[UUID]] = {}
+        for tenant_id, account_id in pairs:
+            asked.setdefault(tenant_id, []).append(account_id)
+        found = {
+            (tenant_id, account_id)
+            for tenant_id, ids in asked.items()
+            for account_id in await credentials.accounts_among(
+                self._db, tenant_id=tenant_id, account_ids=ids
+            )
+        }
+        return [pair in found for pair in pairs]
+
+    async def _is_account_id(self, tenant_id: UUID, user_id: str) -> bool:
+        try:
+            account_id = UUID(user_id)
+        except ValueError:
+            return False
+        return await self._accounts((tenant_id, account_id))
 
     def issue_token(self, *, account_id: UUID, tenant_id: UUID, expire_minutes: int) -> str:
         return issue_token(
@@ -149,7 +174,7 @@ class Identities:
             raise errors.ValidationFailed(BAD_GUEST_ID, code="invalid_user_id")
         key = (tenant_id, guest_id)
         if key not in self._known_guests:
-            if await is_account_id(self._db, tenant_id, guest_id):
+            if await self._is_account_id(tenant_id, guest_id):
                 raise errors.Unauthorized(ACCOUNT_NEEDS_TOKEN, code="login_required")
             self._known_guests.add(key)
         return Identity(user_id=guest_id)

@@ -22,6 +22,10 @@ class Sender:
 
     async def send(self, data: bytes) -> None:
         loop = asyncio.get_running_loop()
+        if self.outlet.takes_at_once(len(data)):  # the usual case: no timer to arm
+            await self.outlet.write(data)
+            self.last_write = loop.time()
+            return
         try:
             async with asyncio.timeout_at(min(loop.time() + self._write_timeout, self._deadline)):
                 await self.outlet.write(data)

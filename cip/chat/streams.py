@@ -52,6 +52,9 @@ class Outlet(Protocol):
 
     async def write(self, data: bytes) -> None: ...
 
+    def takes_at_once(self, size: int) -> bool:
+        """Whether writing `size` bytes now cannot wait for the client (so needs no deadline)."""
+
     def is_gone(self) -> bool: ...
 
     def abandon(self) -> None:

@@ -37,6 +37,7 @@ from cip import errors, metrics, quotas
 from cip.accounts.identity import Identity
 from cip.accounts.mailer import Mailer
 from cip.chat import events, relay, replies, rules, sse
+from cip.chat.admission import Admission
 from cip.chat.events import FAILURE_TEXT, ChatMetaOut
 from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmStream
 from cip.chat.markdown import markdown_html
@@ -79,8 +80,10 @@ class ChatService:
         limiter: RateLimiter,
         mailer: Mailer,
         settings: LlmConfig,
+        admission: Admission,
     ) -> None:
         self._pool = pool
+        self._admission = admission
         self._llm = llm
         self._prompts = prompts
         self._streams = streams
@@ -103,18 +106,19 @@ class ChatService:
         """Answer a checked question into `outlet`. Before anything is written to it: 404 (a
         dialog that is not the caller's), 429, 500 (no prompt) with nothing stored, or
         499/502/503 naming the stored question."""
-        prompt = await self._admitted(tenant, caller, ip)
-        async with self._reserved(tenant, self._llm.configured):
-            turn = await messages.start_turn(
-                self._pool,
-                tenant_id=tenant.id,
-                user_id=caller.user_id,
-                dialog_id=dialog_id,
-                content=question,
-                title=rules.title_of(question),
-                with_reply=self._llm.configured,
-                history_budget=self._settings.history_budget_chars,
-            )
+        async with self._admission.entered():
+            prompt = await self._admitted(tenant, caller, ip)
+            async with self._reserved(tenant, self._llm.configured):
+                turn = await messages.start_turn(
+                    self._pool,
+                    tenant_id=tenant.id,
+                    user_id=caller.user_id,
+                    dialog_id=dialog_id,
+                    content=question,
+                    title=rules.title_of(question),
+                    with_reply=self._llm.configured,
+                    history_budget=self._settings.history_budget_chars,
+                )
         if turn.message_id is None:
             raise errors.ServiceUnavailable(
                 errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=_saved(turn)
@@ -130,20 +134,23 @@ class ChatService:
         `outlet`, as a new answer in the same dialog; the earlier one is kept, superseded.
         Before anything is written: 404 (anyone else's message), 409 (not the dialog's latest
         answer, or one still being written), 429, 500, or 499/502/503 as for a question."""
-        prompt = await self._admitted(tenant, caller, ip)
-        if not self._llm.configured:
-            raise errors.ServiceUnavailable(errors.LLM_NOT_CONFIGURED, code="llm_not_configured")
-        async with self._reserved(tenant, True):
-            target = await messages.regeneration_of(
-                self._pool,
-                tenant_id=tenant.id,
-                user_id=caller.user_id,
-                message_id=message_id,
-                history_budget=self._settings.history_budget_chars,
-            )
-            new_id = await messages.start_regeneration(
-                self._pool, tenant_id=tenant.id, target=target, message_id=message_id
-            )
+        async with self._admission.entered():
+            prompt = await self._admitted(tenant, caller, ip)
+            if not self._llm.configured:
+                raise errors.ServiceUnavailable(
+                    errors.LLM_NOT_CONFIGURED, code="llm_not_configured"
+                )
+            async with self._reserved(tenant, True):
+                target = await messages.regeneration_of(
+                    self._pool,
+                    tenant_id=tenant.id,
+                    user_id=caller.user_id,
+                    message_id=message_id,
+                    history_budget=self._settings.history_budget_chars,
+                )
+                new_id = await messages.start_regeneration(
+                    self._pool, tenant_id=tenant.id, target=target, message_id=message_id
+                )
         turn = TurnRow(
             dialog_id=target.dialog_id,
             user_message_id=target.user_message_id,

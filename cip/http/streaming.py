@@ -26,6 +26,15 @@ class ResponseOutlet:
             await self.response.prepare(self._request)
         await self.response.write(data)
 
+    def takes_at_once(self, size: int) -> bool:
+        """Headers sent, and `size` more bytes keep the socket's buffer under its high-water
+        mark: the write returns without waiting on the client."""
+        transport = self._request.transport
+        if not self.response.prepared or transport is None or transport.is_closing():
+            return False
+        _, high = transport.get_write_buffer_limits()
+        return transport.get_write_buffer_size() + size <= high
+
     def abandon(self) -> None:
         """Drop the connection at once, unsent data and all (a client that stopped reading
         would hold a graceful close forever): a zero linger makes the close a reset, so the

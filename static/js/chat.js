@@ -22,6 +22,7 @@ import { readEvents } from './sse.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REOPEN_ATTEMPTS = 3; // a stream lost mid-answer is opened again this many times
 const REOPEN_DELAY_MS = 1000; // ... waiting this long, then twice, three times as long
+const BUSY_ATTEMPTS = 6; // a chat refused 503 `busy` (a crowd is let in) is sent this many times
 
 const log = $('#messages');
 const form = $('#composer');
@@ -144,6 +145,21 @@ function reopen(view) {
   return openStream(`/chat/${id}/stream?last_event_id=${encodeURIComponent(view.lastId)}`);
 }
 
+/** `open()`, sent again after its Retry-After while the service answers 503 `busy` (nothing
+ * was stored: too many visitors were being let in at once), saying so meanwhile. */
+async function patiently(open) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await open();
+    } catch (error) {
+      if (error.code !== 'busy' || attempt >= BUSY_ATTEMPTS) throw error;
+      showStatus(status, t('chat.busy'));
+      await new Promise((resolve) => { setTimeout(resolve, (error.retryAfter ?? 2) * 1000); });
+      showStatus(status, '');
+    }
+  }
+}
+
 /** Paint the answer `open()` streams into `view` to its end: a stream lost to the network
  * (a TypeError while reading) is opened again where it stopped. `onFailure(error)` is told
  * of anything else that went wrong, but a stop that abandoned the request. */
@@ -151,7 +167,7 @@ async function stream(view, open, onFailure) {
   controller = new AbortController();
   setStreaming(true);
   try {
-    let response = await open();
+    let response = await patiently(open);
     for (let attempt = 1; ; attempt += 1) {
       try {
         await follow(response, view);

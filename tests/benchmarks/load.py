@@ -9,6 +9,7 @@ code: the fake DeepSeek's chunks directly, or CIP's `data: {"content": ...}` eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 import time
@@ -49,6 +50,7 @@ class Chat:
     gaps: list[float] = field(default_factory=list)
     deltas: int = 0
     error: str | None = None
+    retry_after: float | None = None  # a refusal's Retry-After, in seconds
 
 
 async def chat_once(
@@ -69,6 +71,8 @@ async def chat_once(
         async with session.post(side.url, data=side.body(n), headers=side.headers) as response:
             if response.status != 200:
                 result.error = f"HTTP {response.status}"
+                with contextlib.suppress(KeyError, ValueError):
+                    result.retry_after = float(response.headers["Retry-After"])
                 return result
             while True:
                 chunk = await response.content.readany()

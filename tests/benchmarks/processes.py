@@ -118,6 +118,11 @@ def write_config(
     return path
 
 
+def new_folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
 def config_in(folder: Path, name: str, **options: Any) -> tuple[Path, Path, int]:
     """A further app's folder `folder/name`, its config (`write_config` with `options` and a
     free port) and that port."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bursts
 import cabinet_dos
 import processes
 import query_layer
@@ -48,6 +52,7 @@ LOGINS = 20
 # Every suite, in the order they run.
 SUITES = (
     "ttft",
+    "bursts",
     "streams",
     "cabinet",
     "isolation",
@@ -58,6 +63,10 @@ SUITES = (
     "durable-parts",
 )
 WORKERS = 2  # the `--workers` side of the workers suite
+# `CIP_BENCH_BURSTS=1000` measures only bursts of that size (e.g. while profiling them).
+BURST_SIZES = tuple(
+    int(size) for size in os.environ.get("CIP_BENCH_BURSTS", "10,100,1000").split(",")
+)
 
 
 def raise_file_limit() -> None:
@@ -116,10 +125,12 @@ async def seed_for(database_url: str, only: frozenset[str]) -> Seeded:
     return Seeded(chat_tenant, emails, cabinet, long_dialogs)
 
 
-async def main(only: frozenset[str]) -> list[Row]:
+async def main(only: frozenset[str], runs: int) -> list[Row]:
+    """Every chosen suite `runs` times against the same processes and data (the rows of a
+    figure reported as the median of the runs), then the bursts (rounds of their own)."""
     raise_file_limit()
     prompt = (ROOT / "prompts/system_prompt.txt").read_text(encoding="utf-8").strip()
-    rows: list[Row] = []
+    each_run: list[list[Row]] = []
     with (
         tempfile.TemporaryDirectory(prefix="cip-bench-") as tmp,
         processes.fresh_database() as database_url,
@@ -143,22 +154,100 @@ async def main(only: frozenset[str]) -> list[Row]:
             step("seeding")
             data = await seed_for(database_url, only)
             pair = suites.sides(cip_url, llm_url, data.chat_tenant, prompt)
-            async with client_session() as session:
-                rows += await _run(session, server, pair, cip_url, database_url, data, only)
-            if "round-trips" in only:
-                rows.append(
-                    await _round_trips(folder, database_url, llm_url, pair, data.chat_tenant)
-                )
-            if "query-layer" in only:
-                step("query layer")
-                rows += await query_layer.rows(database_url)
-            if "workers" in only:
-                rows += await _workers(folder, database_url, llm_url, cip_url)
-            if "durable-parts" in only:
+            for run in range(runs if only - {"bursts"} else 0):
+                step(f"run {run + 1} of {runs}")
+                here = processes.new_folder(folder / f"run{run}")
+                rows: list[Row] = []
                 async with client_session() as session:
-                    rows += await _durable_parts(
-                        session, folder, database_url, llm_url, cip_url, pair
+                    rows += await _run(session, server, pair, cip_url, database_url, data, only)
+                if "round-trips" in only:
+                    rows.append(
+                        await _round_trips(
+                            here,
+                            database_url,
+                            llm_url,
+                            pair,
+                            data.chat_tenant,
+                        )
                     )
+                if "query-layer" in only:
+                    step("query layer")
+                    rows += await query_layer.rows(database_url)
+                if "workers" in only:
+                    rows += await _workers(here, database_url, llm_url, cip_url)
+                if "durable-parts" in only:
+                    async with client_session() as session:
+                        rows += await _durable_parts(
+                            session,
+                            here,
+                            database_url,
+                            llm_url,
+                            cip_url,
+                            pair,
+                        )
+                each_run.append(rows)
+            merged = medians(each_run)
+            if "bursts" in only:
+                merged += await _bursts(folder, database_url, llm_url, cip_url, pair)
+    return merged
+
+
+def medians(runs: list[list[Row]]) -> list[Row]:
+    """One row per benchmark: a figure's median over the runs with its min and max (the
+    target judged on the median, and failed by an error in any run), then the last run's
+    details; a row without a figure is the last run's (failed if any run failed)."""
+    named: dict[str, list[Row]] = {}
+    for rows in runs:
+        for row in rows:
+            named.setdefault(row.benchmark, []).append(row)
+    merged: list[Row] = []
+    for seen in named.values():
+        last = seen[-1]
+        values = [row.value for row in seen if row.value is not None]
+        if len(seen) == 1:
+            merged.append(last)
+            continue
+        if len(values) != len(seen):
+            passed = None if last.passed is None else all(row.passed for row in seen)
+            merged.append(dataclasses.replace(last, passed=passed))
+            continue
+        middle = statistics.median(values)
+        errors = sum(row.errors for row in seen)
+        passed = None if last.limit is None else middle <= last.limit and not errors
+
+        def figure(value: float, unit: str = last.unit) -> str:
+            return f"{value:.2f}{unit}" if unit == "×" else f"{value:.1f}{unit}"
+
+        merged.append(
+            dataclasses.replace(
+                last,
+                measured=f"**{figure(middle)}** (median of {len(seen)} runs; min "
+                f"{figure(min(values))}, max {figure(max(values))}) · last run: {last.measured}",
+                passed=passed,
+                value=middle,
+                errors=errors,
+            )
+        )
+    return merged
+
+
+async def _bursts(
+    folder: Path, database_url: str, llm_url: str, cip_url: str, pair: tuple[Side, Side]
+) -> list[Row]:
+    """Bursts against the one process, then 1,000 new visitors against it and a second app
+    with `--workers 2` on the same database, in alternating rounds."""
+    step("bursts of visitors")
+    async with client_session() as session:
+        rows = await bursts.bursts(session, pair, rounds=1 if QUICK else 3, sizes=BURST_SIZES)
+    if max(BURST_SIZES) < STREAMS:
+        return rows
+    async with _with_workers(folder, "burst-workers", database_url, llm_url) as url:
+        direct, one = pair
+        two = dataclasses.replace(one, url=url + one.url.removeprefix(cip_url))
+        async with client_session() as session:
+            rows += await bursts.workers(
+                session, direct, {1: one, WORKERS: two}, size=STREAMS, rounds=1 if QUICK else 3
+            )
     return rows
 
 
@@ -179,20 +268,18 @@ async def _run(
     if "ttft" in only:
         step("time to first token")
         rows += await suites.time_to_first_token(
-            session, pair, single_rounds=20 if QUICK else 120, loaded_rounds=2 if QUICK else 4
+            session, pair, single_rounds=20 if QUICK else 60, loaded_rounds=2
         )
     if "streams" in only:
         step("concurrent streams")
-        rows += await suites.concurrent_streams(
-            session, pair, server, streams=STREAMS, rounds=2 if QUICK else 4
-        )
+        rows += await suites.concurrent_streams(session, pair, server, streams=STREAMS, rounds=2)
     if data.cabinet is not None:
         step("cabinet reads")
         rows += await suites.cabinet_reads(
             session,
             cip_url,
             *data.cabinet,
-            rounds=2 if QUICK else 6,
+            rounds=2,
             workers=8,
             round_seconds=1.0 if QUICK else 2.0,
         )
@@ -204,7 +291,7 @@ async def _run(
             f"{cip_url}/api/v1/tenants/{data.chat_tenant}/login",
             data.emails,
             streams=100,
-            rounds=2 if QUICK else 4,
+            rounds=2,
         )
     if data.long_dialogs is not None:
         step("long dialogs in the cabinet")
@@ -284,12 +371,14 @@ async def _round_trips(
     )
 
 
-async def _workers(folder: Path, database_url: str, llm_url: str, cip_url: str) -> list[Row]:
-    """A second app with `--workers 2` on the same database, against the first (one process),
-    each with the same pool per process."""
-    step("workers")
+@contextlib.asynccontextmanager
+async def _with_workers(
+    folder: Path, name: str, database_url: str, llm_url: str
+) -> AsyncIterator[str]:
+    """A second app, `cip serve --workers 2` on the same database with the same pool per
+    process, in `folder/name`: its URL once every worker serves."""
     sub, config, port = processes.config_in(
-        folder, "workers", database_url=database_url, llm_url=llm_url, pool_max_size=POOL_SIZE
+        folder, name, database_url=database_url, llm_url=llm_url, pool_max_size=POOL_SIZE
     )
     args = [sys.executable, "-m", "cip", "--config", str(config), "serve", "--workers"]
     with processes.running("cip-workers", [*args, str(WORKERS)], port, sub) as server:
@@ -298,11 +387,19 @@ async def _workers(folder: Path, database_url: str, llm_url: str, cip_url: str) 
         while server.log_path.read_text(errors="replace").count("Running on") < WORKERS:
             server.check_alive()
             await asyncio.sleep(0.2)
+        yield url
+
+
+async def _workers(folder: Path, database_url: str, llm_url: str, cip_url: str) -> list[Row]:
+    """A second app with `--workers 2` on the same database, against the first (one process),
+    each with the same pool per process."""
+    step("workers")
+    async with _with_workers(folder, "workers", database_url, llm_url) as url:
         return await suites.workers_throughput(
             {1: cip_url, WORKERS: url},
             clients=16,
-            rounds=1 if QUICK else 3,
-            round_seconds=2.0 if QUICK else 10.0,
+            rounds=1,
+            round_seconds=2.0 if QUICK else 6.0,
         )
 
 
@@ -337,7 +434,7 @@ async def _durable_parts(
             memory,
             durable,
             flush_interval=StreamsConfig().flush_interval,
-            rounds=2 if QUICK else 4,
+            rounds=2,
         )
 
 
@@ -357,7 +454,8 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def chosen_suites() -> frozenset[str]:
+def arguments() -> tuple[frozenset[str], int]:
+    """The suites chosen (`--only`, repeatable; all by default) and the number of runs."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
@@ -366,14 +464,21 @@ def chosen_suites() -> frozenset[str]:
         metavar="SUITE",
         help=f"run only this suite (repeatable): {', '.join(SUITES)}",
     )
-    return frozenset(parser.parse_args().only or SUITES)
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1 if QUICK else 3,
+        help="how many times each suite runs; a figure is the median of the runs (default 3)",
+    )
+    parsed = parser.parse_args()
+    return frozenset(parsed.only or SUITES), max(1, parsed.runs)
 
 
 if __name__ == "__main__":
-    only = chosen_suites()
+    only, runs = arguments()
     started = time.monotonic()
     with asyncio.Runner(loop_factory=new_loop) as runner:
-        result = runner.run(main(only))
+        result = runner.run(main(only, runs))
     print(table(result))
     print(
         f"\n{len(result)} rows in {time.monotonic() - started:.0f} s "

@@ -9,6 +9,7 @@ UPDATE that succeeds once, before the token expires.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -81,6 +82,14 @@ async def password_changed_at(
         db, tenant_id=tenant_id, account_id=account_id
     )
     return changed_at
+
+
+async def accounts_among(
+    db: Executor, *, tenant_id: UUID, account_ids: Sequence[UUID]
+) -> set[UUID]:
+    """The ids of `account_ids` that are the tenant's accounts."""
+    records = await Q.accounts_among.fetch(db, tenant_id=tenant_id, account_ids=list(account_ids))
+    return {record["id"] for record in records}
 
 
 async def create_token(

@@ -16,16 +16,21 @@ from cip.db.queries import Executor, queries
 Q = queries("rate_counters")
 
 
-class CounterRow(BaseModel):
+class WindowRow(BaseModel):
     bucket: str
+    window_start: int  # epoch seconds
     hits: int
-    retry_after: int  # whole seconds left in the window
 
 
-async def hit(db: Executor, *, buckets: Sequence[str], window: int, at: float) -> list[CounterRow]:
-    """Count one hit in every bucket; the new counts."""
-    records = await Q.hit.fetch(db, buckets=list(buckets), window=window, at=at)
-    return [CounterRow.model_validate(dict(record)) for record in records]
+async def hit(
+    db: Executor, *, buckets: Sequence[str], windows: Sequence[int], hits: Sequence[int], at: float
+) -> list[WindowRow]:
+    """Count `hits[i]` more hits in the current window (`windows[i]` seconds long) of
+    `buckets[i]`, each (bucket, window) named once; the windows' new counts."""
+    records = await Q.hit.fetch(
+        db, buckets=list(buckets), windows=list(windows), hits=list(hits), at=at
+    )
+    return [WindowRow.model_validate(dict(record)) for record in records]
 
 
 async def forgive(db: Executor, *, buckets: Sequence[str], window: int, at: float) -> None:
