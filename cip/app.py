@@ -163,7 +163,9 @@ async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Last, over what it reads: the gauges sampled every few seconds (`cip.metrics`)."""
+    """Last, over what it reads: the gauges sampled every few seconds (`cip.metrics`); what
+    tenants use counted per tenant when `[metrics] tenant_label` is on."""
+    metrics.label_tenants(app[keys.CONFIG].metrics.tenant_label)
     scrape.sample(app)
     async with every(metrics.SAMPLE_INTERVAL, partial(scrape.sample, app), name="metrics"):
         yield

@@ -258,6 +258,9 @@ class MetricsConfig(Section):
         IPv4Network("127.0.0.1/32"),
         IPv6Network("::1/128"),
     )
+    # The per-tenant series (answers, tokens, quota refusals) carry the tenant's slug as a
+    # `tenant` label; off, they add up over every tenant.
+    tenant_label: bool = False
 
 
 class LoggingConfig(Section):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 
 from cip.accounts.flows import Accounts
@@ -17,6 +16,7 @@ from cip.chat.signals import Signals
 from cip.chat.streams import OpenStreams
 from cip.chat.turn import ChatService
 from cip.config import Config
+from cip.db.pool import BoundedPool
 from cip.http.bodies import SlowBodies
 from cip.limits import Clock, RateLimiter
 from cip.tenancy import Tenant, TenantCache
@@ -26,7 +26,7 @@ CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
 SLOW_BODIES = web.AppKey("slow_bodies", SlowBodies)
 PROMPTS = web.AppKey("prompts", Prompts)
-POOL = web.AppKey("pool", asyncpg.Pool)
+POOL = web.AppKey("pool", BoundedPool)
 DATABASE_URL = web.AppKey("database_url", str)
 TENANTS = web.AppKey("tenants", TenantCache)
 LIMITER = web.AppKey("limiter", RateLimiter)

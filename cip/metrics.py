@@ -9,7 +9,10 @@ histograms add up over every worker that ever ran, gauges over the living ones.
 Gauges (open streams, the pool, the mail queue) are sampled from the service's state: by the
 worker answering a scrape, and by every worker every `SAMPLE_INTERVAL` seconds, so another
 worker's gauge may be that much behind. Requests are labelled by their route template (never
-the raw path) and no metric carries a tenant: the label sets stay bounded.
+the raw path): the label sets stay bounded. What tenants use (answers, tokens, quota
+refusals) is counted by `TenantCounter`s, whose series carry the tenant's slug only when
+`[metrics] tenant_label` is on: tenants are made by their operator (the config file, `cip
+tenant create`), never by a visitor, so that label is bounded too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from aiohttp import web
@@ -32,6 +35,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 SAMPLE_INTERVAL = 5.0  # seconds between a worker's samples of its gauges
@@ -61,6 +66,16 @@ POOL_SIZE = Gauge(
 POOL_IN_USE = Gauge(
     "cip_db_pool_in_use", "Connections of the pools in use", multiprocess_mode="livesum"
 )
+POOL_WAITING = Gauge(
+    "cip_db_pool_waiting",
+    "Callers waiting for a connection of the pools (all of them in use)",
+    multiprocess_mode="livesum",
+)
+LLM_RESPONSE_SECONDS = Histogram(
+    "cip_llm_response_seconds",
+    "Time from asking the LLM to its response's status and headers, or to its failure to give one",
+    buckets=FIRST_TOKEN_BUCKETS,
+)
 RATE_LIMITED = Counter(
     "cip_rate_limit_refusals", "Requests refused by a rate limit (429), by rule", ["rule"]
 )
@@ -68,6 +83,46 @@ MAIL_QUEUE = Gauge(
     "cip_mail_queue_length", "Mails waiting to be sent (or being sent)", multiprocess_mode="livesum"
 )
 MAIL_FAILURES = Counter("cip_mail_failures", "Mails given up on: not sent")
+
+
+class TenantCounter(Collector):
+    """A counter of what tenants use: one series per value of its labels, and with `[metrics]
+    tenant_label` on, per tenant too (a `tenant` label, the slug). The switch is the
+    process's: a process serves one configuration (`label_tenants`, at the app's start)."""
+
+    tenant_label = False
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self._all = Counter(name, documentation, labelnames, registry=None)
+        self._by_tenant = Counter(name, documentation, ("tenant", *labelnames), registry=None)
+        REGISTRY.register(self)
+
+    def inc(self, tenant: str, *labels: str, amount: float = 1) -> None:
+        if TenantCounter.tenant_label:
+            self._by_tenant.labels(tenant, *labels).inc(amount)
+        else:
+            (self._all.labels(*labels) if labels else self._all).inc(amount)
+
+    def describe(self) -> Iterable[Metric]:
+        return self._all.describe()
+
+    def collect(self) -> Iterable[Metric]:
+        return (self._by_tenant if TenantCounter.tenant_label else self._all).collect()
+
+
+ANSWERS = TenantCounter(
+    "cip_answers",
+    "Answers stored by their closing write, by how they ended",
+    ("status",),
+)
+TOKENS = TenantCounter(
+    "cip_tokens",
+    "Tokens of the answers stored: the upstream's usage, else estimated",
+    ("kind",),
+)
+QUOTA_REFUSALS = TenantCounter(
+    "cip_quota_refusals", "Chats refused past a monthly quota (429 quota_exceeded)", ()
+)
 
 Network = IPv4Network | IPv6Network
 
@@ -83,6 +138,18 @@ def record_request(request: web.Request, status: int, seconds: float) -> None:
     labels = (route_template(request) or UNMATCHED, request.method, str(status))
     REQUESTS.labels(*labels).inc()
     REQUEST_SECONDS.labels(*labels).observe(seconds)
+
+
+def label_tenants(on: bool) -> None:
+    """`[metrics] tenant_label`: whether what tenants use is counted per tenant."""
+    TenantCounter.tenant_label = on
+
+
+def answered(tenant: str, status: str, *, prompt_tokens: int, completion_tokens: int) -> None:
+    """An answer of `tenant` (its slug) was stored with `status` and these tokens."""
+    ANSWERS.inc(tenant, status)
+    TOKENS.inc(tenant, "prompt", amount=prompt_tokens)
+    TOKENS.inc(tenant, "completion", amount=completion_tokens)
 
 
 def rule_of(bucket: str) -> str:

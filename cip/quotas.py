@@ -17,7 +17,7 @@ conditional update sets the month's `warned_at` sends it.
 
 from __future__ import annotations
 
-from cip import errors
+from cip import errors, metrics
 from cip.accounts.mail_texts import render
 from cip.accounts.mailer import Mail, Mailer
 from cip.db.queries import Executor
@@ -43,6 +43,7 @@ async def reserve_answer(db: Executor, mailer: Mailer, tenant: Tenant) -> None:
         token_quota=settings.monthly_token_quota,
     )
     if month is None:
+        metrics.QUOTA_REFUSALS.inc(tenant.slug)
         raise errors.QuotaExceeded()
     percent = used_percent(settings, month)
     if (

@@ -43,6 +43,7 @@ FROM question;
 -- usage; the dialog's updated_at follows, and the parts appended while it was written go. The
 -- answer's tokens (the upstream's, or estimated) are added to the tenant's day (UTC), in one
 -- of the day's 16 rows (by the answer's id, so closing writes rarely wait on each other).
+-- Returns the tenant's slug (for the metrics), no row when the reply is gone.
 WITH reply AS (
     UPDATE message
     SET content = :content, html = :html, status = :status, finish_reason = :finish_reason,
@@ -69,7 +70,7 @@ UPDATE dialog
 SET updated_at = now()
 FROM reply
 WHERE dialog.tenant_id = reply.tenant_id AND dialog.id = reply.dialog_id
-RETURNING dialog.id;
+RETURNING (SELECT slug FROM tenant WHERE id = :tenant_id) AS tenant_slug;
 
 -- name: discard_reply
 -- The placeholder of an answer that never started (the LLM failed before streaming). When it

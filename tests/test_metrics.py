@@ -20,15 +20,19 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
+from cip import keys
+from cip.db.store.tenants import TenantRow
 from support.chat_client import ask_while_headers_are_held, chat_ok, guest, post_chat
 from support.database import ROOT
-from support.fake_llm import FakeLlm, Script
+from support.fake_llm import USAGE, FakeLlm, Script
 from support.fixtures import Client, NewTenant, StartClient
 from support.live_server import free_port
-from support.process_server import ProcessServer
+from support.process_server import TENANT_SLUG, ProcessServer
 from support.proxy import Proxy
+from support.sse_events import parse_sse
 
 GUARD_SECONDS = 60  # against hangs only
 CHAT = "/api/v1/tenants/{tenant_id}/chat"
@@ -86,6 +90,7 @@ async def test_chats_refusals_and_llm_failures_are_counted(
     assert grew("cip_http_request_duration_seconds_count", **chat, status="200") == 3
     assert grew("cip_http_request_duration_seconds_bucket", **chat, status="200", le="+Inf") == 3
     assert grew("cip_llm_first_token_seconds_count") == 3
+    assert grew("cip_llm_response_seconds_count") == 4  # the 500 is a response too
     assert grew("cip_llm_failures_total", kind="llm_error_status") == 1
     assert grew("cip_llm_failures_total", kind="llm_disconnected") == 1
     assert grew("cip_rate_limit_refusals_total", rule="chat:user") == 1
@@ -123,6 +128,102 @@ async def test_the_gauges_show_an_open_stream_and_the_pool(
     async with asyncio.timeout(GUARD_SECONDS):
         while value(await scrape(client), "cip_open_streams") != 0:  # the answer is stored
             await asyncio.sleep(0.02)
+
+
+async def test_a_caller_waiting_for_the_pool_is_counted(
+    start_client: StartClient, new_tenant: NewTenant
+) -> None:
+    """The pool's one connection held: a request that needs the database waits for it."""
+    client = await start_client(database={"pool_min_size": 1, "pool_max_size": 1})
+    tenant = await new_tenant()  # not cached yet: reading it takes a connection
+    pool = client.app[keys.POOL]
+    async with pool.acquire():
+        reading = asyncio.create_task(client.get(f"/api/v1/tenants/by-slug/{tenant.slug}"))
+        async with asyncio.timeout(GUARD_SECONDS):
+            while value(held := await scrape(client), "cip_db_pool_waiting") == 0:
+                await asyncio.sleep(0.02)
+        assert value(held, "cip_db_pool_waiting") == 1
+        assert value(held, "cip_db_pool_in_use") == value(held, "cip_db_pool_size") == 1
+    assert (await reading).status == 200
+    assert value(await scrape(client), "cip_db_pool_waiting") == 0
+
+
+TENANT_FAMILIES = ("cip_answers", "cip_tokens", "cip_quota_refusals")
+
+
+async def usage_of(pool: asyncpg.Pool, tenant: TenantRow) -> tuple[int, int]:
+    """The tenant's prompt and completion tokens as its usage accounting has them."""
+    row = await pool.fetchrow(
+        "SELECT coalesce(sum(prompt_tokens), 0) AS prompt,"
+        " coalesce(sum(completion_tokens), 0) AS completion"
+        " FROM tenant_usage WHERE tenant_id = $1",
+        tenant.id,
+    )
+    assert row is not None
+    return row["prompt"], row["completion"]
+
+
+async def use(client: Client, fake_llm: FakeLlm, capped: TenantRow, free: TenantRow) -> None:
+    """`capped` (a quota of one answer) answers once and refuses once; `free` answers with
+    the upstream's usage, without it (estimated), and fails half way."""
+    fake_llm.script = Script(deltas=["ok"])
+    await chat_ok(client, capped, user_id=guest(), message="hello")
+    refused = await post_chat(client, capped, user_id=guest(), message="again")
+    assert (refused.status, (await refused.json())["code"]) == (429, "quota_exceeded")
+    await chat_ok(client, free, user_id=guest(), message="hello")
+    fake_llm.script = Script(deltas=["an answer of no usage"], usage=None)
+    await chat_ok(client, free, user_id=guest(), message="hello")
+    fake_llm.script = Script(deltas=["half an answer"], after="drop")
+    assert (await chat_ok(client, free, user_id=guest(), message="hello"))[-1][0] == "error"
+
+
+async def test_what_each_tenant_uses_is_counted_with_the_tenant_label_on(
+    start_client: StartClient, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    client = await start_client(metrics={"tenant_label": True})
+    capped, free = await new_tenant(monthly_answer_quota=1), await new_tenant()
+    await use(client, fake_llm, capped, free)
+    after = await scrape(client)  # fresh tenants: their series start here
+
+    for tenant, complete, error, refused in [(capped, 1, 0, 1), (free, 2, 1, 0)]:
+        slug = tenant.slug
+        assert value(after, "cip_answers_total", tenant=slug, status="complete") == complete
+        assert value(after, "cip_answers_total", tenant=slug, status="error") == error
+        assert value(after, "cip_quota_refusals_total", tenant=slug) == refused
+        prompt, completion = await usage_of(pool, tenant)
+        assert value(after, "cip_tokens_total", tenant=slug, kind="prompt") == prompt > 0
+        assert value(after, "cip_tokens_total", tenant=slug, kind="completion") == completion > 0
+    # Every sample of those families names its tenant, and no other metric names one.
+    named = {
+        re.sub(r"_(total|created)$", "", name) for name, labels in after if "tenant" in dict(labels)
+    }
+    assert named == set(TENANT_FAMILIES)
+    assert all(
+        "tenant" in dict(labels)
+        for name, labels in after
+        if re.sub(r"_(total|created)$", "", name) in TENANT_FAMILIES
+    )
+
+
+async def test_without_the_tenant_label_every_tenant_adds_up(
+    start_client: StartClient, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    client = await start_client()  # tenant_label = false, the default
+    capped, free = await new_tenant(monthly_answer_quota=1), await new_tenant()
+    before = await scrape(client)
+    await use(client, fake_llm, capped, free)
+    after = await scrape(client)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("cip_answers_total", status="complete") == 3
+    assert grew("cip_answers_total", status="error") == 1
+    assert grew("cip_quota_refusals_total") == 1
+    used = [await usage_of(pool, tenant) for tenant in (capped, free)]
+    assert grew("cip_tokens_total", kind="prompt") == sum(prompt for prompt, _ in used)
+    assert grew("cip_tokens_total", kind="completion") == sum(done for _, done in used)
+    assert not any(dict(labels).get("tenant") is not None for _, labels in after)
 
 
 async def test_a_mail_given_up_is_counted(start_client: StartClient, new_tenant: NewTenant) -> None:
@@ -196,6 +297,43 @@ async def test_every_workers_requests_add_up_whichever_worker_answers(
                 await asyncio.sleep(0.02)
             scraped_by.add(pid)
     assert served_by == scraped_by == set(server.workers().values())
+
+
+async def test_every_workers_answers_add_up_by_tenant(
+    make_process_server: Callable[..., ProcessServer],
+) -> None:
+    """Chats on fresh connections until both workers have answered some: a scrape counts
+    every answer and its tokens (the fake's usage) under the tenant, whichever worker wrote
+    it."""
+    server = make_process_server(metrics={"tenant_label": True})
+    await server.start("--workers", "2")
+    sent, served_by = 0, set[int]()
+    async with asyncio.timeout(GUARD_SECONDS), aiohttp.ClientSession() as session:
+        async with session.get(f"{server.url}{BY_SLUG.format(slug=TENANT_SLUG)}") as found:
+            tenant_id = (await found.json())["id"]
+        while len(served_by) < 2:
+            request_id = uuid.uuid4().hex
+            async with session.post(
+                f"{server.url}{CHAT.format(tenant_id=tenant_id)}",
+                json={"user_id": guest(), "message": "hello"},
+                headers={"X-Request-Id": request_id, "Connection": "close"},
+            ) as response:
+                assert response.status == 200, await response.text()
+                assert "done" in {name for name, _ in parse_sse(await response.text())}
+            sent += 1
+            while (pid := server.logged(request_id)) is None:
+                await asyncio.sleep(0.02)
+            served_by.add(pid)
+        async with session.get(f"{server.url}/metrics") as response:
+            samples = parse(await response.text())
+    tenant = {"tenant": TENANT_SLUG}
+    assert value(samples, "cip_answers_total", **tenant, status="complete") == sent
+    assert (
+        value(samples, "cip_tokens_total", **tenant, kind="prompt") == sent * USAGE["prompt_tokens"]
+    )
+    assert value(samples, "cip_tokens_total", **tenant, kind="completion") == (
+        sent * USAGE["completion_tokens"]
+    )
 
 
 async def test_the_dashboard_asks_only_for_metrics_the_service_has(

@@ -1,6 +1,6 @@
 """A tenant's data as a whole and a visitor's own, through the command line: `cip tenant export`
 and `delete` of a tenant of 100,000 messages in constant memory (the peak RSS of the process,
-against the same command on a tenant of 1,000), and `cip visitor export` / `delete`, which
+against the same command on a tenant of 10,000), and `cip visitor export` / `delete`, which
 touch that one visitor alone. And the retention purge of housekeeping."""
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from support.cli import Measured, cip, measured
 from support.fixtures import MakeConfig, NewTenant
 
 TURNS = 50  # messages per seeded dialog
-# What the export of 100,000 messages may add to the peak RSS of exporting 1,000. Holding the
-# rows instead would add hundreds of MiB (each message is about 500 characters).
-ALLOWED_GROWTH_KIB = 16 * 1024
+# The peak RSS of a command on 100,000 messages over the same on 10,000: flat, whatever the
+# machine's baseline (the interpreter and the service's modules, some 80 MiB). Holding the rows
+# instead comes to twice that and more (each message is about 500 characters).
+MAX_PEAK_RATIO = 1.1
 PASSWORD_HASH = "$2b$12$never.to.leave.the.database.................."
 TENANT_OWNED = (
     "saved_item", "message", "dialog", "user_profile", "account", "account_token", "staff_role",
@@ -101,7 +102,7 @@ async def test_a_tenant_of_100000_messages_is_exported_and_deleted_in_constant_m
 ) -> None:
     large, small, neighbour = await new_tenant(), await new_tenant(), await new_tenant()
     await seed(pool, large.id, dialogs=2000)
-    await seed(pool, small.id, dialogs=20)
+    await seed(pool, small.id, dialogs=200)
     await seed(pool, neighbour.id, dialogs=20)
     neighbour_rows = await owned_rows(pool, neighbour.id)
     assert (await owned_rows(pool, large.id))["message"] == 100_000
@@ -172,11 +173,12 @@ async def test_a_tenant_of_100000_messages_is_exported_and_deleted_in_constant_m
     assert await owned_rows(pool, neighbour.id) == neighbour_rows
 
     for command, peak in peaks.items():
+        ratio = peak[large.slug] / peak[small.slug]
         print(
             f"cip tenant {command}: peak RSS {peak[large.slug] / 1024:.1f} MiB for 100,000 "
-            f"messages, {peak[small.slug] / 1024:.1f} MiB for 1,000"
+            f"messages, {peak[small.slug] / 1024:.1f} MiB for 10,000 (x{ratio:.3f})"
         )
-        assert peak[large.slug] - peak[small.slug] < ALLOWED_GROWTH_KIB, (command, peak)
+        assert ratio < MAX_PEAK_RATIO, (command, peak)
 
 
 async def test_an_export_to_a_file_is_for_its_owner_alone(

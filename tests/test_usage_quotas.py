@@ -140,6 +140,38 @@ async def test_answer_quota_lets_exactly_its_number_through_50_parallel_chats(
     assert (await usage_rows(pool, tenant.id))[0]["answers"] == 17
 
 
+async def test_two_instances_at_the_edge_of_the_quota_let_exactly_the_rest_through(
+    client: Client,
+    start_client: StartClient,
+    fake_llm: FakeLlm,
+    new_tenant: NewTenant,
+    pool: asyncpg.Pool,
+) -> None:
+    """A month 95 answers into a quota of 100; 50 chats at once, half to each instance (each
+    its own pool): PostgreSQL alone decides, and 5 get through."""
+    tenant = await new_tenant(monthly_answer_quota=100)
+    await pool.execute(
+        "INSERT INTO tenant_quota_month (tenant_id, month, answers_reserved)"
+        " VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 95)",
+        tenant.id,
+    )
+    instances = [client, await start_client(limits=GENEROUS)]
+    fake_llm.script = Script(deltas=["ok"])
+
+    async def chat(n: int) -> int:
+        response = await post_chat(instances[n % 2], tenant, user_id=guest(), message="hello")
+        await response.read()
+        status: int = response.status
+        return status
+
+    statuses = sorted(await asyncio.gather(*(chat(n) for n in range(50))))
+    assert statuses == [200] * 5 + [429] * 45
+    assert len(fake_llm.requests) == 5
+    assert await count_messages(pool, tenant.id) == 10
+    assert (await month_of(pool, tenant.id))["answers_reserved"] == 100
+    assert (await usage_rows(pool, tenant.id))[0]["answers"] == 5
+
+
 async def test_past_the_quota_a_chat_or_regeneration_is_429_and_writes_nothing(
     client: Client, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
 ) -> None:

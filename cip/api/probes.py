@@ -33,7 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
     tag="operations",
 )
 async def readyz(request: web.Request) -> web.Response:
-    timeout = request.app[keys.CONFIG].database.connect_timeout
-    if await is_ready(request.app[keys.POOL], timeout=timeout):
+    pool, timeout = request.app[keys.POOL], request.app[keys.CONFIG].database.connect_timeout
+    if await is_ready(pool, timeout=timeout):
         return json_response(ReadyOut(status="ok", database="ok"))
     return json_response(ReadyOut(status="unavailable", database="unavailable"), status=503)

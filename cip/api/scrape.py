@@ -22,6 +22,7 @@ def sample(app: web.Application) -> None:
     size = pool.get_size()
     metrics.POOL_SIZE.set(size)
     metrics.POOL_IN_USE.set(size - pool.get_idle_size())
+    metrics.POOL_WAITING.set(pool.waiting)
     metrics.MAIL_QUEUE.set(app[keys.MAILER].queued)
 
 

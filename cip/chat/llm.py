@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import aiohttp
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from cip import metrics
 from cip.chat import sse
 from cip.config import LlmConfig
 from cip.http.jsonio import dumps
@@ -265,7 +266,8 @@ class LlmClient:
     async def open(self, request: ChatRequest) -> LlmStream:
         """Send the request; return the stream once the upstream answered 200."""
         settings = self._settings
-        started = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         deadline = started + min(settings.first_token_timeout, settings.total_timeout)
         try:
             async with asyncio.timeout_at(deadline):
@@ -279,11 +281,14 @@ class LlmClient:
                     },
                 )
         except aiohttp.ClientError as exc:
+            metrics.LLM_RESPONSE_SECONDS.observe(loop.time() - started)
             log.warning("LLM unreachable: %s: %s", type(exc).__name__, exc)
             raise LlmFailure(LlmFailureKind.UNAVAILABLE) from None
         except TimeoutError:
+            metrics.LLM_RESPONSE_SECONDS.observe(loop.time() - started)
             log.warning("LLM sent no response within %.1fs", settings.first_token_timeout)
             raise LlmFailure(LlmFailureKind.TIMEOUT) from None
+        metrics.LLM_RESPONSE_SECONDS.observe(loop.time() - started)  # not when cancelled
         if response.status != 200:
             log.warning("LLM answered HTTP %d", response.status)
             response.close()

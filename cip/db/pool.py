@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from cip import errors
 from cip.config import Config, DatabaseConfig
@@ -49,24 +50,30 @@ class BoundedPool(asyncpg.Pool):
     `acquire_timeout`: when every connection is busy or PostgreSQL hangs, a request fails fast
     instead of queueing without end. Failing to reach the database, while acquiring or while
     using the connection, is `errors.DatabaseUnavailable` (answered 503): only what happens
-    here is the database's fault, not a client's broken connection elsewhere."""
+    here is the database's fault, not a client's broken connection elsewhere. `waiting`
+    counts the callers not yet given their connection (the metrics' `cip_db_pool_waiting`)."""
 
     acquire_timeout: float | None = None
     url = ""  # where it connects: for a connection of its own beside the pool (LISTEN)
+    waiting = 0
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        return _reaching(
-            super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
-        )
+        return self._reaching(self.acquire_timeout if timeout is None else timeout)
 
-
-@asynccontextmanager
-async def _reaching(acquiring: Any) -> AsyncIterator[asyncpg.Connection]:
-    try:
-        async with acquiring as connection:
-            yield connection
-    except UNREACHABLE as exc:
-        raise errors.DatabaseUnavailable() from exc
+    @asynccontextmanager
+    async def _reaching(self, timeout: float | None) -> AsyncIterator[PoolConnectionProxy]:
+        try:
+            self.waiting += 1
+            try:
+                connection = await super().acquire(timeout=timeout)
+            finally:
+                self.waiting -= 1
+            try:
+                yield connection
+            finally:
+                await self.release(connection)
+        except UNREACHABLE as exc:
+            raise errors.DatabaseUnavailable() from exc
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:

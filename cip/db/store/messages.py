@@ -1,6 +1,7 @@
 """Chat turns in the database: the opening write (dialog, question, reply placeholder and the
 history to send upstream, in one statement), the closing write of the reply, the HTML of
-answers rendered by their first reader, and the sweep of replies whose writer died."""
+answers rendered by their first reader, and the sweep of replies whose writer died. The
+closing write also counts the answer in the metrics: every answer passes there once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from cip import errors
+from cip import errors, metrics
 from cip.db.queries import Executor, queries
 
 Q = queries("messages")
@@ -98,8 +99,9 @@ async def finish_reply(
     usage: dict[str, Any] | None,
     tokens: TokenCount,
 ) -> None:
-    """Store the answer; its `tokens` are added to the tenant's day and month."""
-    await Q.finish_reply.execute(
+    """Store the answer; its `tokens` are added to the tenant's day and month, and it is
+    counted in the process's metrics (`cip.metrics.answered`; not when the reply is gone)."""
+    slug = await Q.finish_reply.fetchval(
         db,
         tenant_id=tenant_id,
         message_id=message_id,
@@ -112,6 +114,10 @@ async def finish_reply(
         completion_tokens=tokens.completion,
         estimated=tokens.estimated,
     )
+    if slug is not None:
+        metrics.answered(
+            slug, status, prompt_tokens=tokens.prompt, completion_tokens=tokens.completion
+        )
 
 
 async def discard_reply(db: Executor, *, tenant_id: UUID, message_id: UUID) -> None:
