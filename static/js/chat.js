@@ -13,6 +13,8 @@ import {
 import {
   $, boot, button as newButton, errorText, refreshNavigation, showStatus,
 } from './common.js';
+import { watchLength } from './composer.js';
+import { initEmbed, tellParent } from './embed.js';
 import { t } from './i18n.js';
 import {
   addSaveButton, messageElement, setMessageStatus, showDialogPage,
@@ -29,6 +31,9 @@ const input = $('#message');
 const sendButton = $('#send');
 const stopButton = $('#stop');
 const status = $('#chat-status');
+const quickReplies = $('#quick-replies');
+const announcer = $('#answer-announcer');
+const length = watchLength(input, $('#message-length'), tenant.locale);
 
 let dialogId = storage.get('dialog');
 let controller = null;
@@ -46,6 +51,23 @@ function scrollToEnd() {
 function showWelcome() {
   log.replaceChildren(messageElement({ role: 'assistant', content: tenant.welcome || t('chat.welcomeDefault') }));
   log.firstElementChild.classList.add('welcome');
+  showQuickReplies(true);
+}
+
+/** The tenant's quick replies (`[tenants.<slug>.brand]`), offered before the first question. */
+function showQuickReplies(shown) {
+  if (quickReplies) quickReplies.hidden = !shown;
+}
+
+/** Tell screen readers about a finished answer, once (the messages themselves are not
+ * announced: that would read every piece as it streams in). */
+function announceAnswer(answer, outcome) {
+  const text = answer.isConnected ? answer.querySelector('.bubble')?.textContent.trim() : '';
+  if (!text) return;
+  const shown = { complete: null, stopped: 'stopped', error: 'error' }[outcome] ?? 'interrupted';
+  const note = shown ? ` (${t(`status.${shown}`)})` : '';
+  announcer.textContent = `${t('chat.assistant')}: ${text}${note}`;
+  tellParent('answer');
 }
 
 /** Show the stored dialog (with formatted answers); a dialog that is gone starts afresh. */
@@ -186,6 +208,7 @@ async function send(message) {
   const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
   const view = answerView(answer, question);
   log.querySelector('.welcome')?.remove();
+  showQuickReplies(false);
   log.append(question, answer);
   scrollToEnd();
 
@@ -266,6 +289,7 @@ async function finish(answer, text, outcome) {
   if ((outcome === 'complete' || (outcome === 'stopped' && text.length)) && dialogId) {
     setMessageStatus(answer, outcome);
     await showDialog();
+    announceAnswer(log.lastElementChild, outcome);
   } else if (text.length === 0 && outcome !== 'error') {
     answer.remove(); // stopped or failed before any text: nothing to keep
   } else {
@@ -273,6 +297,7 @@ async function finish(answer, text, outcome) {
     setMessageStatus(answer, outcome === 'error' ? 'error' : 'interrupted');
     if (answer.dataset.messageId) addSaveButton(answer);
     offerRegenerate();
+    announceAnswer(answer, outcome);
   }
   input.focus();
 }
@@ -285,7 +310,13 @@ function submit() {
     input.focus();
     return;
   }
+  if (length.tooLong()) {
+    showStatus(status, t('error.messageTooLong'));
+    input.focus();
+    return;
+  }
   input.value = '';
+  length.update();
   send(message);
 }
 
@@ -320,6 +351,14 @@ function init() {
   });
   stopButton.addEventListener('click', stopAnswer);
   $('#new-dialog').addEventListener('click', startNewDialog);
+  for (const reply of quickReplies?.querySelectorAll('button') ?? []) {
+    reply.addEventListener('click', () => {
+      if (controller) return;
+      input.value = reply.textContent;
+      submit();
+    });
+  }
+  initEmbed(input);
 }
 
 init();
