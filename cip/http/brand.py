@@ -78,6 +78,7 @@ def brand_css(tenant: Tenant) -> str:
         declarations = [f'content: {name} / "";']
         if avatar:
             declarations.append(f'background-image: url("{avatar}");')
+            declarations.append("padding-left: 2rem;")
         rules.append(".message.assistant::before {\n  " + "\n  ".join(declarations) + "\n}")
     return "\n".join(
         ["/* The brand of this tenant (config.toml [tenants.<slug>.brand]). */", *rules]

@@ -48,15 +48,15 @@ function scrollToEnd() {
   log.scrollTop = log.scrollHeight;
 }
 
+/** The welcome message, and under it the tenant's quick replies (`[tenants.<slug>.brand]`):
+ * offered before the first question only. */
 function showWelcome() {
   log.replaceChildren(messageElement({ role: 'assistant', content: tenant.welcome || t('chat.welcomeDefault') }));
   log.firstElementChild.classList.add('welcome');
-  showQuickReplies(true);
-}
-
-/** The tenant's quick replies (`[tenants.<slug>.brand]`), offered before the first question. */
-function showQuickReplies(shown) {
-  if (quickReplies) quickReplies.hidden = !shown;
+  if (quickReplies) {
+    quickReplies.hidden = false;
+    log.append(quickReplies);
+  }
 }
 
 /** Tell screen readers about a finished answer, once (the messages themselves are not
@@ -64,8 +64,8 @@ function showQuickReplies(shown) {
 function announceAnswer(answer, outcome) {
   const text = answer.isConnected ? answer.querySelector('.bubble')?.textContent.trim() : '';
   if (!text) return;
-  const shown = { complete: null, stopped: 'stopped', error: 'error' }[outcome] ?? 'interrupted';
-  const note = shown ? ` (${t(`status.${shown}`)})` : '';
+  const shown = { stopped: 'stopped', error: 'error' }[outcome] ?? 'interrupted';
+  const note = outcome === 'complete' ? '' : ` (${t(`status.${shown}`)})`;
   announcer.textContent = `${t('chat.assistant')}: ${text}${note}`;
   tellParent('answer');
 }
@@ -208,7 +208,7 @@ async function send(message) {
   const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
   const view = answerView(answer, question);
   log.querySelector('.welcome')?.remove();
-  showQuickReplies(false);
+  quickReplies?.remove();
   log.append(question, answer);
   scrollToEnd();
 
