@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -17,6 +19,7 @@ from cip.config import ConfigError, build_config, load_config
 from cip.http.brand import SVG_POLICY, WIDGET
 from support.database import ROOT
 from support.fixtures import Client, MakeConfig, NewTenant, StartClient
+from support.process_server import ProcessServer
 
 BRAND_FILES = ROOT / "tests/support/brand"
 WIDGET_BUDGET = 10 * 1024  # bytes the host page loads before the chat is opened
@@ -266,3 +269,15 @@ async def test_the_first_page_in_production_is_neutral_or_a_redirect(
     moved: TestClient[Any, Any] = await aiohttp_client(create_app(production(root_redirect=target)))
     response = await moved.get("/", allow_redirects=False)
     assert response.status == 302 and response.headers["Location"] == target
+
+
+async def test_serve_says_where_to_chat(
+    make_process_server: Callable[..., ProcessServer],
+) -> None:
+    server = make_process_server()
+    await server.start()
+    assert f"chat at {server.url}/faults/chat; every tenant's chat page: {server.url}/" in (
+        server.log
+    )
+    async with aiohttp.ClientSession() as session, session.get(f"{server.url}/") as response:
+        assert '<a href="/faults/chat">Faults</a>' in await response.text()

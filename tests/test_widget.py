@@ -5,56 +5,24 @@ chats through it; a site the tenant does not allow gets a blocked frame."""
 from __future__ import annotations
 
 import asyncio
-import html
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Frame, Page, expect
-from pytest_aiohttp import AiohttpServer
 
 from support.browser import Browser, LiveServer
 from support.fake_llm import FakeLlm, Script
 from support.fixtures import NewTenant, StartServer
+from support.widget_host import HostSite
 
 WIDGET = "#cip-widget"
 COMPLETE_ANSWER = '#messages .message.assistant[data-status="complete"] .bubble'
 EMBED = {"embed": "1"}
-HostSite = Callable[[LiveServer], Awaitable[str]]
 
 
 @pytest.fixture
 async def site(live_server: StartServer, fake_llm: FakeLlm) -> LiveServer:
     return await live_server(llm={"api_url": fake_llm.url, "api_key": "sk-test"})
-
-
-@pytest.fixture
-async def host_site(aiohttp_server: AiohttpServer) -> HostSite:
-    """A company's site embedding the widget for the tenant `?tenant=<slug>` names, served from
-    `http://localhost:<port>`: another origin (and site) than the service's `127.0.0.1`.
-    Gives the site's origin."""
-
-    async def start(cip: LiveServer) -> str:
-        async def shop(request: web.Request) -> web.Response:
-            script = html.escape(f"{cip.url}/widget.js")
-            slug = request.query["tenant"]
-            return web.Response(
-                text=(
-                    '<!doctype html><html lang="en"><head><link rel="icon" href="data:,">'
-                    "<title>Shop</title></head><body><h1>The shop</h1>"
-                    f'<script src="{script}" data-tenant="{html.escape(slug)}" async></script>'
-                    "</body></html>"
-                ),
-                content_type="text/html",
-            )
-
-        app = web.Application()
-        app.router.add_get("/", shop)
-        server = await aiohttp_server(app)
-        return f"http://localhost:{server.port}"
-
-    return start
 
 
 async def chat_frame(page: Page, origin: str) -> Frame:
