@@ -4,9 +4,9 @@ A tenant's `settings` (jsonb) hold what `[tenants.<slug>]` in the config file se
 at start) or what `cip tenant create` wrote, so every instance sees the same values. They are
 read once per cache fill into one typed model, `TenantSettings`, with the config's `[llm]` and
 `[limits]` filling every key a tenant does not set. Keys that end up in headers or pages
-(`allowed_origins`, `locale`) are read leniently: a malformed stored entry is dropped, so
-nothing stored can break out of a header. An allowed origin is one `OriginRule` for both of
-its uses: the pages' `frame-ancestors` and the API's CORS.
+(`allowed_origins`, `locale`, `brand`) are read leniently: a malformed stored entry is
+dropped, so nothing stored can break out of a header. An allowed origin is one `OriginRule`
+for both of its uses: the pages' `frame-ancestors` and the API's CORS.
 
 The cache keeps tenants for `[server] tenant_cache_seconds`: a settings change takes up to that
 long to reach every process. An unknown tenant is never cached, so a new one is found at once.
