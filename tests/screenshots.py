@@ -3,8 +3,9 @@
 loopback port, the fake DeepSeek streaming the answers, Debian's Chromium.
 
 Run with `python -m pytest tests/screenshots.py` (the suite itself does not collect this
-file). Each function below takes one scene; a new scene is one more function of the same
-shape, using `shoot(page, name)`.
+file). Each function below takes one scene; a new scene (the cabinet's search results, say:
+ask a few questions with `ask`, open `/{slug}/my/dialogs`, search) is one more function of
+the same shape, ending with `shoot(page, name)`.
 """
 
 from __future__ import annotations

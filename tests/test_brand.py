@@ -198,6 +198,22 @@ async def test_the_brand_stylesheet_sets_the_accent(
     assert "--accent" not in await (await client.get(f"/{plain.slug}/brand.css")).text()
 
 
+async def test_a_malformed_stored_brand_is_ignored_whole(
+    client: Client, new_tenant: NewTenant
+) -> None:
+    """Settings written around the config file (by hand, an old release) never reach the
+    stylesheet or the pages unchecked."""
+    tenant = await new_tenant(
+        brand={"accent": "#fff; } body { display: none", "bot_name": "Ada", "theme": "dark"}
+    )
+    css = await (await client.get(f"/{tenant.slug}/brand.css")).text()
+    assert "display" not in css and "Ada" not in css
+    info = await (await client.get(f"/api/v1/tenants/by-slug/{tenant.slug}")).json()
+    assert info["brand"]["accent"] is None and info["brand"]["theme"] == "light"
+    page = await (await client.get(f"/{tenant.slug}/chat")).text()
+    assert 'data-theme="light"' in page
+
+
 async def test_pages_link_the_brand(start_client: StartClient) -> None:
     slug = f"b-{uuid.uuid4().hex[:12]}"
     section = branded(quick_replies=["Prices?", "<b>Open</b> hours?"], theme="dark")
