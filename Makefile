@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-slow check bench migrate tools lock clean
+.PHONY: run test test-slow check bench migrate tools lock clean screenshots
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: $(VENV)/.installed-test tools
 
 test-slow: $(VENV)/.installed-test tools
 	$(PY) -m pytest -m slow
+
+# The pages as a visitor sees them (desktop and phone, mid-stream and finished, the widget on
+# a site, a branded tenant in dark mode), as PNGs under var/screenshots/ (CIP_SCREENSHOT_DIR).
+screenshots: $(VENV)/.installed-test tools
+	$(PY) -m pytest tests/screenshots.py
 
 # The gates: lint, format and types (strict, with the pydantic plugin and asyncpg's stubs).
 check: $(VENV)/.installed-test

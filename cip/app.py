@@ -34,7 +34,7 @@ from cip.config import Config
 from cip.db import housekeeping, listener
 from cip.db.pool import check_connection_budget, open_database
 from cip.db.store import tenants
-from cip.http import openapi, pages
+from cip.http import brand, openapi, pages
 from cip.http.bodies import SlowBodies
 from cip.http.context import body_deadline, tenant_context
 from cip.http.middlewares import (
@@ -232,6 +232,10 @@ def setup_routes(app: web.Application) -> None:
     add_post(TENANT + "/password/reset", auth.reset_password)
 
     app.router.add_static(f"/{slugs.STATIC}/", pages.STATIC_DIR, name="static")
+    add_get("/", pages.home)
+    add_get(f"/{slugs.WIDGET}", brand.widget)
+    add_get("/{slug}/brand.css", brand.stylesheet)
+    add_get("/{slug}/brand/{name}", brand.asset)
     for path, handler in pages.page_routes():
         add_get(path, handler)
     add_get("/{slug}", pages.tenant_root)

@@ -227,7 +227,26 @@ async def freeze_startup_heap(app: web.Application) -> None:
     gc.freeze()
 
 
+def local_url(config: Config) -> str:
+    """The address a browser on this machine reaches the service at, from the configured
+    host and port (a wildcard host is reached on loopback)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(
+        config.server.host, config.server.host
+    )
+    return f"http://{f'[{host}]' if ':' in host else host}:{config.server.port}"
+
+
+def show_chat_url(config: Config) -> None:
+    """One line saying where to chat: the demo tenant's page (migration 0002 creates it),
+    or the first tenant of the config file when that has no demo."""
+    slug = "demo" if "demo" in config.tenants or not config.tenants else next(iter(config.tenants))
+    url = local_url(config)
+    listed = "" if config.is_production else f"; every tenant's chat page: {url}/"
+    log.info("chat at %s/%s/chat%s", url, slug, listed)
+
+
 def serve(config: Config) -> int:
+    show_chat_url(config)
     if config.server.workers == 1:
         return serve_here(config)
     return asyncio.run(serve_workers(config))

@@ -14,10 +14,11 @@ import re
 import secrets
 import tomllib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -31,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from cip.colours import HEX_COLOUR, accent_problem
 from cip.slugs import checked_slug
 
 DEFAULT_CONFIG_PATH = "config.toml"
@@ -49,6 +51,22 @@ TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 WelcomeMessage = Annotated[str, StringConstraints(max_length=2000)]
 MAX_RETENTION_DAYS = 36_500  # a hundred years: a longer one is surely a typo
 MAX_QUOTA = 2**31 - 1  # what the month's counters hold
+# A tenant's logo and bot avatar: the image types served (by extension), and their size bound.
+BRAND_FILE_TYPES = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
+BRAND_FILE_MAX_BYTES = 512 * 1024
+MAX_QUICK_REPLIES = 6
+Theme = Literal["light", "dark", "auto"]  # auto: the visitor's prefers-color-scheme
+BotName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+QuickReply = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\n\r]*$"),
+]
 
 
 class ConfigError(Exception):
@@ -80,6 +98,18 @@ class ServerConfig(Section):
     # Reverse proxies whose `X-Forwarded-For` names the client (see cip.http.forwarded):
     # addresses or networks; TRUSTED_PROXIES gives them separated by commas.
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    # Where `/` leads in production (an absolute https URL); empty: a small neutral page.
+    root_redirect: str = ""
+
+    @field_validator("root_redirect")
+    @classmethod
+    def _absolute_https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (
+            parts.scheme != "https" or not parts.hostname or not value.isprintable() or " " in value
+        ):
+            raise ValueError("must be an absolute https:// URL (or empty)")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -220,6 +250,37 @@ class LimitsConfig(Section):
     saved_items_per_visitor: int = Field(1000, ge=1)
 
 
+class BrandConfig(Section):
+    """A tenant's look on its pages (`[tenants.<slug>.brand]`); see `cip.http.brand`."""
+
+    accent: str | None = None  # #rrggbb: buttons, links, the widget's launcher
+    logo: Path | None = None  # image files (BRAND_FILE_TYPES), relative to the config file
+    avatar: Path | None = None
+    bot_name: BotName | None = None
+    quick_replies: list[QuickReply] = Field(default_factory=list, max_length=MAX_QUICK_REPLIES)
+    theme: Theme = "light"
+
+    @field_validator("accent")
+    @classmethod
+    def _readable_accent(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not HEX_COLOUR.match(value):
+            raise ValueError(f"{value!r} is not a colour like #2456c7")
+        problem = accent_problem(value.lower())
+        if problem:
+            raise ValueError(problem)
+        return value.lower()
+
+    @field_validator("logo", "avatar")
+    @classmethod
+    def _image_type(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() not in BRAND_FILE_TYPES:
+            kinds = ", ".join(sorted(BRAND_FILE_TYPES))
+            raise ValueError(f"{str(value)!r} is not an image of a served type ({kinds})")
+        return value
+
+
 class TenantConfig(Section):
     """Per-tenant overrides; synchronised into the tenant table at start (see `cip.tenancy`
     for how they are read back)."""
@@ -240,6 +301,7 @@ class TenantConfig(Section):
     # One mail to `notify` a month when a quota is this far used; 0: no warning.
     quota_warning_percent: int | None = Field(None, ge=0, le=100)
     notify: list[EmailStr] = Field(default_factory=list, max_length=20)
+    brand: BrandConfig | None = None
 
     @field_validator("allowed_origins")
     @classmethod
@@ -375,10 +437,7 @@ def _finish(config: Config) -> Config:
         return path if path.is_absolute() else (root / path).resolve()
 
     tenants = {
-        slug: tenant.model_copy(update={"prompt_file": resolve(tenant.prompt_file)})
-        if tenant.prompt_file
-        else tenant
-        for slug, tenant in config.tenants.items()
+        slug: _resolved_tenant(slug, tenant, resolve) for slug, tenant in config.tenants.items()
     }
     server = config.server.model_copy(update={"state_dir": resolve(config.server.state_dir)})
     smtp = config.smtp.model_copy(
@@ -407,6 +466,26 @@ def _finish(config: Config) -> Config:
             "tenants": tenants,
         }
     )
+
+
+def _resolved_tenant(
+    slug: str, tenant: TenantConfig, resolve: Callable[[Path], Path]
+) -> TenantConfig:
+    """A tenant's paths made absolute; its brand files must be there, and not too large."""
+    update: dict[str, Any] = {}
+    if tenant.prompt_file:
+        update["prompt_file"] = resolve(tenant.prompt_file)
+    if tenant.brand is not None:
+        files = {"logo": tenant.brand.logo, "avatar": tenant.brand.avatar}
+        found = {name: resolve(path) for name, path in files.items() if path is not None}
+        for name, path in found.items():
+            key = f"tenants.{slug}.brand.{name}"
+            if not path.is_file():
+                raise ConfigError(f"{key}: file not found: {path}")
+            if path.stat().st_size > BRAND_FILE_MAX_BYTES:
+                raise ConfigError(f"{key}: {path} is larger than {BRAND_FILE_MAX_BYTES} bytes")
+        update["brand"] = tenant.brand.model_copy(update=found)
+    return tenant.model_copy(update=update) if update else tenant
 
 
 def is_weak_secret(secret: str) -> bool:

@@ -16,6 +16,8 @@ HEALTHZ = "healthz"
 READYZ = "readyz"
 METRICS = "metrics"
 RESERVED_SLUGS = frozenset({API, STATIC, HEALTHZ, READYZ, METRICS})
+# Routed at the top level too, but never a slug's shape (a slug has no dot).
+WIDGET = "widget.js"
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

@@ -4,9 +4,9 @@ A tenant's `settings` (jsonb) hold what `[tenants.<slug>]` in the config file se
 at start) or what `cip tenant create` wrote, so every instance sees the same values. They are
 read once per cache fill into one typed model, `TenantSettings`, with the config's `[llm]` and
 `[limits]` filling every key a tenant does not set. Keys that end up in headers or pages
-(`allowed_origins`, `locale`) are read leniently: a malformed stored entry is dropped, so
-nothing stored can break out of a header. An allowed origin is one `OriginRule` for both of
-its uses: the pages' `frame-ancestors` and the API's CORS.
+(`allowed_origins`, `locale`, `brand`) are read leniently: a malformed stored entry is
+dropped, so nothing stored can break out of a header. An allowed origin is one `OriginRule`
+for both of its uses: the pages' `frame-ancestors` and the API's CORS.
 
 The cache keeps tenants for `[server] tenant_cache_seconds`: a settings change takes up to that
 long to reach every process. An unknown tenant is never cached, so a new one is found at once.
@@ -27,9 +27,17 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from cip.config import MAX_QUOTA, MAX_RETENTION_DAYS, ORIGIN_PATTERN, Config, LimitsConfig, Locale
+from cip.config import (
+    MAX_QUOTA,
+    MAX_RETENTION_DAYS,
+    ORIGIN_PATTERN,
+    BrandConfig,
+    Config,
+    LimitsConfig,
+    Locale,
+)
 from cip.db.queries import Executor
 from cip.db.store import tenants
 from cip.db.store.tenants import TenantRow
@@ -129,6 +137,16 @@ def _addresses(value: object) -> tuple[str, ...]:
     )
 
 
+def _brand(value: object) -> BrandConfig:
+    """The stored brand, checked as the config file's is; none at all for a malformed one (it
+    ends up in a stylesheet and in pages)."""
+    try:
+        return BrandConfig.model_validate(value if isinstance(value, dict) else {})
+    except ValidationError:
+        log.warning("ignored a malformed stored brand")
+        return BrandConfig()
+
+
 def _origins(value: object) -> tuple[OriginRule, ...]:
     entries = value if isinstance(value, list) else []
     rules = (OriginRule.parse(entry) for entry in entries if isinstance(entry, str))
@@ -155,6 +173,7 @@ class TenantSettings(BaseModel):
     monthly_token_quota: Annotated[int, BeforeValidator(_quota)] = 0
     quota_warning_percent: Annotated[int, BeforeValidator(_percent)] = 0
     notify: Annotated[tuple[str, ...], BeforeValidator(_addresses)] = ()
+    brand: Annotated[BrandConfig, BeforeValidator(_brand)] = BrandConfig()
 
     def admits_origin(self, origin: str) -> bool:
         """Whether a site may call this tenant's API: exactly those that may embed its pages."""

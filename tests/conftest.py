@@ -40,6 +40,7 @@ pytest_plugins = [
     "support.smtp_server",
     "support.process_server",
     "support.proxy",
+    "support.widget_host",
 ]
 
 

@@ -31,6 +31,7 @@ async def test_document_covers_every_api_route(client: Client) -> None:
         "name",
         "welcome_message",
         "locale",
+        "brand",
     }
 
 

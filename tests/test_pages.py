@@ -16,7 +16,7 @@ from playwright.async_api import expect
 from pytest_aiohttp import AiohttpServer
 
 from cip.db.store import tenants
-from cip.slugs import RESERVED_SLUGS
+from cip.slugs import RESERVED_SLUGS, SLUG_PATTERN, WIDGET
 from support.browser import PHONE, Browser
 from support.database import ROOT
 from support.fixtures import Client, NewTenant, StartServer
@@ -104,7 +104,7 @@ async def test_tenant_values_are_escaped_into_the_page(client: Client, pool: asy
     attributes = dict(re.findall(r' data-([a-z-]+)="([^"]*)"', page))
     assert html.unescape(attributes["tenant-name"]) == '<script>alert("name")</script>'
     assert html.unescape(attributes["welcome"]) == '"><img src=x onerror=alert(1)>'
-    assert '<html lang="en">' in page
+    assert '<html lang="en" data-theme="light">' in page
 
 
 async def test_unknown_slug_is_a_friendly_404_page(client: Client) -> None:
@@ -136,11 +136,13 @@ async def test_slug_root_leads_to_the_chat_and_static_files_are_served(
 
 
 async def test_reserved_slugs_are_the_first_segments_the_service_routes(client: Client) -> None:
-    """A tenant with any other slug cannot shadow a route, nor lose its pages to one."""
+    """A tenant with any other slug cannot shadow a route, nor lose its pages to one (`/` and
+    `/widget.js` are routed too, but no slug is empty or has a dot)."""
     first_segments = {
         resource.canonical.split("/")[1] for resource in client.app.router.resources()
     }
-    assert first_segments - {"{slug}"} == RESERVED_SLUGS
+    assert first_segments - {"{slug}"} == RESERVED_SLUGS | {"", WIDGET}
+    assert not SLUG_PATTERN.match(WIDGET)
 
 
 async def i18n_keys_used(client: aiohttp.ClientSession, base_url: str) -> set[str]:

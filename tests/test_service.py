@@ -28,6 +28,15 @@ async def test_tenant_by_slug(client: Client, new_tenant: NewTenant) -> None:
         "name": tenant.name,
         "welcome_message": "Hello!",
         "locale": "en",
+        "brand": {
+            "accent": None,
+            "accent_text": None,
+            "bot_name": None,
+            "logo_url": None,
+            "avatar_url": None,
+            "quick_replies": [],
+            "theme": "light",
+        },
     }
 
 

@@ -20,6 +20,8 @@ import jinja2
 from aiohttp import web
 
 from cip import keys
+from cip.db.store import tenants
+from cip.http.brand import asset_url
 from cip.tenancy import Tenant
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -28,6 +30,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 # Pages whose URL carries a secret token: no referrer may leak it to another page.
 REFERRER_DEFAULT = "strict-origin-when-cross-origin"
 REFERRER_NONE = "no-referrer"
+HOME_LIST_MAX = 200  # tenants listed on `/` in development
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -113,16 +116,52 @@ def disabled_page(request: web.Request, tenant: Tenant) -> web.Response:
     return response
 
 
+def embedding(request: web.Request, tenant: Tenant, page: Page) -> dict[str, object]:
+    """The chat in the widget's frame (`?embed=1`): compact, and talking to its parent page
+    (`postMessage`) only when `parent` names an origin the tenant allows. The browser holds
+    the frame to `frame-ancestors` whatever `parent` says, and a message posted to an origin
+    that is not the real parent's is never delivered."""
+    if page.name != "chat" or request.query.get("embed") != "1":
+        return {"embed": False, "parent_origin": ""}
+    parent = request.query.get("parent", "")
+    allowed = parent if tenant.settings.admits_origin(parent) else ""
+    return {"embed": True, "parent_origin": allowed}
+
+
 def page_handler(page: Page) -> PageHandler:
     async def handler(request: web.Request) -> web.StreamResponse:
         tenant = request[keys.TENANT]
-        context = {"tenant": tenant, "page": page, "home": f"/{tenant.slug}"}
+        context = {
+            "tenant": tenant,
+            "page": page,
+            "home": f"/{tenant.slug}",
+            "brand": tenant.settings.brand,
+            "logo": asset_url(tenant, "logo"),
+            "max_chars": tenant.settings.limits.message_max_chars,
+            **embedding(request, tenant, page),
+        }
         response = aiohttp_jinja2.render_template(f"{page.name}.html", request, context)
         response.headers.update(page_headers(frame_ancestors(tenant), page.referrer))
         return response
 
     handler.__name__ = f"page_{page.name}"
     return handler
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    """`/`: in development, the tenants' chat pages (a newcomer's first stop after `make
+    run`); in production `[server] root_redirect`, or a small neutral page that names no
+    tenant."""
+    config = request.app[keys.CONFIG]
+    if config.is_production and config.server.root_redirect:
+        raise web.HTTPFound(config.server.root_redirect)
+    listed = []
+    if not config.is_production:
+        rows = await tenants.list_all(request.app[keys.POOL])
+        listed = [row for row in rows if row.disabled_at is None][:HOME_LIST_MAX]
+    response = aiohttp_jinja2.render_template("home.html", request, {"tenants": listed})
+    response.headers.update(page_headers("'self'", REFERRER_DEFAULT))
+    return response
 
 
 async def tenant_root(request: web.Request) -> web.StreamResponse:

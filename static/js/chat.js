@@ -13,6 +13,8 @@ import {
 import {
   $, boot, button as newButton, errorText, refreshNavigation, showStatus,
 } from './common.js';
+import { watchLength } from './composer.js';
+import { initEmbed, tellParent } from './embed.js';
 import { t } from './i18n.js';
 import {
   addSaveButton, messageElement, setMessageStatus, showDialogPage,
@@ -30,6 +32,9 @@ const input = $('#message');
 const sendButton = $('#send');
 const stopButton = $('#stop');
 const status = $('#chat-status');
+const quickReplies = $('#quick-replies');
+const announcer = $('#answer-announcer');
+const length = watchLength(input, $('#message-length'), tenant.locale);
 
 let dialogId = storage.get('dialog');
 let controller = null;
@@ -44,9 +49,26 @@ function scrollToEnd() {
   log.scrollTop = log.scrollHeight;
 }
 
+/** The welcome message, and under it the tenant's quick replies (`[tenants.<slug>.brand]`):
+ * offered before the first question only. */
 function showWelcome() {
   log.replaceChildren(messageElement({ role: 'assistant', content: tenant.welcome || t('chat.welcomeDefault') }));
   log.firstElementChild.classList.add('welcome');
+  if (quickReplies) {
+    quickReplies.hidden = false;
+    log.append(quickReplies);
+  }
+}
+
+/** Tell screen readers about a finished answer, once (the messages themselves are not
+ * announced: that would read every piece as it streams in). */
+function announceAnswer(answer, outcome) {
+  const text = answer.isConnected ? answer.querySelector('.bubble')?.textContent.trim() : '';
+  if (!text) return;
+  const shown = { stopped: 'stopped', error: 'error' }[outcome] ?? 'interrupted';
+  const note = outcome === 'complete' ? '' : ` (${t(`status.${shown}`)})`;
+  announcer.textContent = `${t('chat.assistant')}: ${text}${note}`;
+  tellParent('answer');
 }
 
 /** Show the stored dialog (with formatted answers); a dialog that is gone starts afresh. */
@@ -202,6 +224,7 @@ async function send(message) {
   const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
   const view = answerView(answer, question);
   log.querySelector('.welcome')?.remove();
+  quickReplies?.remove();
   log.append(question, answer);
   scrollToEnd();
 
@@ -282,6 +305,7 @@ async function finish(answer, text, outcome) {
   if ((outcome === 'complete' || (outcome === 'stopped' && text.length)) && dialogId) {
     setMessageStatus(answer, outcome);
     await showDialog();
+    announceAnswer(log.lastElementChild, outcome);
   } else if (text.length === 0 && outcome !== 'error') {
     answer.remove(); // stopped or failed before any text: nothing to keep
   } else {
@@ -289,6 +313,7 @@ async function finish(answer, text, outcome) {
     setMessageStatus(answer, outcome === 'error' ? 'error' : 'interrupted');
     if (answer.dataset.messageId) addSaveButton(answer);
     offerRegenerate();
+    announceAnswer(answer, outcome);
   }
   input.focus();
 }
@@ -301,7 +326,13 @@ function submit() {
     input.focus();
     return;
   }
+  if (length.tooLong()) {
+    showStatus(status, t('error.messageTooLong'));
+    input.focus();
+    return;
+  }
   input.value = '';
+  length.update();
   send(message);
 }
 
@@ -336,6 +367,14 @@ function init() {
   });
   stopButton.addEventListener('click', stopAnswer);
   $('#new-dialog').addEventListener('click', startNewDialog);
+  for (const reply of quickReplies?.querySelectorAll('button') ?? []) {
+    reply.addEventListener('click', () => {
+      if (controller) return;
+      input.value = reply.textContent;
+      submit();
+    });
+  }
+  initEmbed(input);
 }
 
 init();
