@@ -33,7 +33,8 @@ function addCodeCopy(pre) {
 
 /** Put `text` on the clipboard and let `button` say so for a moment. */
 async function copyText(button, text) {
-  const label = button.textContent;
+  button.dataset.label ??= button.textContent; // what it says again afterwards
+  const { label } = button.dataset;
   try {
     await writeClipboard(text);
     button.textContent = t('answer.copied');

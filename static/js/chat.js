@@ -219,6 +219,7 @@ async function send(message) {
   const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
   const view = answerView(answer, question);
   log.querySelector('.welcome')?.remove();
+  log.querySelectorAll('.retry').forEach((offered) => offered.remove()); // a new question follows
   log.append(question, answer);
   scrollToEnd();
 
