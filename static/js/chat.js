@@ -300,7 +300,6 @@ async function regenerate(previous) {
 
 /** "Regenerate" (for an answer that broke off: "Retry") under the dialog's latest answer,
  * once it is written. */
-
 function offerRegenerate() {
   log.querySelectorAll('.regenerate').forEach((offered) => offered.remove());
   const last = log.lastElementChild;
