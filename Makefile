@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-slow check bench migrate tools lock clean screenshots
+.PHONY: run test test-slow check bench migrate tools lock vendor clean screenshots
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,22 @@ lock: $(LOCK_VENV)/.installed
 	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps \
 		--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
 		--output-file requirements.lock setup.py
+
+# static/vendor/: the browser bundle of markdown-it (the chat page's renderer of answers while
+# they stream), fetched from the npm registry at the pinned version by npm (which checks the
+# package against the registry's integrity hash), then checked against static/vendor/SHA256SUMS
+# (tests/test_supply_chain.py checks the committed files against it too). A new version: change
+# the pin, run `make vendor VENDOR_CHECK=`, review, then write the new sums.
+MARKDOWN_IT  ?= 14.3.3
+VENDOR_TMP   := var/vendor
+VENDOR_CHECK ?= sha256sum --check --strict SHA256SUMS
+
+vendor:
+	rm -rf $(VENDOR_TMP) && mkdir -p $(VENDOR_TMP)
+	cd $(VENDOR_TMP) && npm pack --silent markdown-it@$(MARKDOWN_IT) >/dev/null
+	tar -xzf $(VENDOR_TMP)/markdown-it-$(MARKDOWN_IT).tgz -C $(VENDOR_TMP)
+	cp $(VENDOR_TMP)/package/dist/markdown-it.min.js $(VENDOR_TMP)/package/LICENSE static/vendor/markdown-it/
+	cd static/vendor && $(VENDOR_CHECK)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

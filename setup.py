@@ -22,6 +22,7 @@ setup(
         "pydantic>=2.7,<3",
         "pgserver>=0.1.4",
         "markdown-it-py>=3.0",
+        "linkify-it-py>=2.0",  # markdown-it-py's autolinks of bare URLs and email addresses
         "orjson>=3.10",
         "email-validator>=2.1",
         "jinja2>=3.1.6",

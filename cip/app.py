@@ -20,7 +20,17 @@ from cip.accounts.flows import Accounts
 from cip.accounts.identity import Identities
 from cip.accounts.mailer import Mailer
 from cip.accounts.passwords import PasswordHasher
-from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes, scrape, tenant_info
+from cip.api import (
+    auth,
+    chat_stream,
+    feedback,
+    my_dialogs,
+    my_profile,
+    my_saved,
+    probes,
+    scrape,
+    tenant_info,
+)
 from cip.background import every
 from cip.chat import replies
 from cip.chat.admission import Admission
@@ -217,6 +227,8 @@ def setup_routes(app: web.Application) -> None:
     add_post(TENANT + "/chat/{message_id}/stop", chat_stream.stop_answer)
     add_get(TENANT + "/chat/{message_id}/stream", chat_stream.resume_answer)
     add_post(TENANT + "/chat/{message_id}/regenerate", chat_stream.regenerate_answer)
+    add_post(TENANT + "/messages/{message_id}/feedback", feedback.rate_answer)
+    app.router.add_delete(TENANT + "/messages/{message_id}/feedback", feedback.clear_rating)
     add_get(ME + "/dialogs", my_dialogs.list_dialogs)
     add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
     add_get(ME + "/saved", my_saved.list_saved)

@@ -2,7 +2,7 @@
 deleted; and a visitor's own data requests (export, erasure). The command line calls these.
 
 Exports are JSON Lines, one row a line with its `type` first (`tenant` or `visitor`, then
-`account`, `staff_role`, `profile`, `dialog`, `message`, `saved_item`), read through
+`account`, `staff_role`, `profile`, `dialog`, `message`, `saved_item`, `feedback`), read through
 server-side cursors in one repeatable-read snapshot and written as they arrive: memory holds
 one cursor batch, whatever the tenant's size. No password hash and no token leaves the database.
 

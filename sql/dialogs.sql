@@ -54,7 +54,8 @@ ORDER BY page.updated_at DESC, page.id DESC;
 -- `checked_at` is the database's clock, to age `streaming` rows against their `updated_at`.
 -- An answer to a question answered more than once carries its place among those answers
 -- (`answer_number`, oldest first) and their count (`answers`), from message_by_question; 0 for
--- the others.
+-- the others. `saved_item_id` is this user's saved item of the message, `feedback` their rating
+-- of it (both NULL when none).
 WITH cursor AS (
     SELECT created_at, id
     FROM message
@@ -64,7 +65,7 @@ SELECT dialog.id, shown.title, dialog.created_at, dialog.updated_at, now() AS ch
        :before::uuid IS NULL OR EXISTS (SELECT 1 FROM cursor) AS cursor_found,
        page.id AS message_id, page.role, page.content, page.html, page.status,
        page.created_at AS message_created_at, page.updated_at AS message_updated_at,
-       page.superseded, page.answer_number, page.answers
+       page.superseded, page.answer_number, page.answers, page.saved_item_id, page.feedback
 FROM dialog
 CROSS JOIN LATERAL (
     SELECT COALESCE(NULLIF(dialog.title, ''), (
@@ -87,7 +88,17 @@ LEFT JOIN LATERAL (
            (SELECT count(*)
             FROM message AS variant
             WHERE variant.tenant_id = message.tenant_id AND variant.reply_to = message.reply_to
-           ) AS answers
+           ) AS answers,
+           (SELECT saved_item.id
+            FROM saved_item
+            WHERE saved_item.tenant_id = message.tenant_id AND saved_item.user_id = :user_id
+              AND saved_item.type = 'message' AND saved_item.reference_id = message.id::text
+           ) AS saved_item_id,
+           (SELECT feedback.rating
+            FROM message_feedback AS feedback
+            WHERE feedback.tenant_id = message.tenant_id AND feedback.message_id = message.id
+              AND feedback.user_id = :user_id
+           ) AS feedback
     FROM message
     WHERE message.tenant_id = dialog.tenant_id AND message.dialog_id = dialog.id
       AND (:before::uuid IS NULL

@@ -38,3 +38,10 @@ SET display_name = COALESCE(own.display_name, EXCLUDED.display_name),
     contact = COALESCE(own.contact, EXCLUDED.contact),
     updated_at = now()
 RETURNING user_id;
+
+-- name: move_feedback
+-- The guest's ratings follow their answers (an account can have rated none of them).
+UPDATE message_feedback
+SET user_id = :account_id
+WHERE tenant_id = :tenant_id AND user_id = :guest_id
+RETURNING message_id;

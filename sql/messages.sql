@@ -192,34 +192,43 @@ SELECT pg_notify('cip_follow', :message_id::text);
 SELECT pg_notify('cip_parts', :message_id::text);
 
 -- name: regeneration_of
--- Answer :message_id of this user's dialogs, to be answered anew: its state, whether it is the
--- dialog's latest (no message after it but superseded answers), the question it answers, and
--- the history to send with that question (as start_turn's). No row for anyone else's message,
--- or for a question.
-WITH answer AS (
-    SELECT message.id, message.dialog_id, message.status, message.created_at
+-- Message :message_id of this user's dialogs, to be answered anew: an answer, or a question
+-- left without one (its answer failed before it started) that ends its dialog. Its role and
+-- state, whether it is the dialog's latest (no message after it but superseded answers), the
+-- question (the message itself, or the one the answer answers), and the history to send with
+-- that question (as start_turn's). No row for anyone else's message, or for a question that
+-- anything follows.
+WITH target AS (
+    SELECT message.id, message.dialog_id, message.role, message.status, message.created_at
     FROM message
     JOIN dialog ON dialog.tenant_id = message.tenant_id AND dialog.id = message.dialog_id
     WHERE message.tenant_id = :tenant_id AND message.id = :message_id
-      AND message.role = 'assistant' AND dialog.user_id = :user_id
+      AND dialog.user_id = :user_id
+      AND (message.role = 'assistant'
+           OR NOT EXISTS (SELECT 1
+                          FROM message AS later
+                          WHERE later.tenant_id = :tenant_id
+                            AND later.dialog_id = message.dialog_id
+                            AND (later.created_at, later.id) > (message.created_at, message.id)))
 ), question AS (
     SELECT message.id, message.content, message.created_at
-    FROM message, answer
-    WHERE message.tenant_id = :tenant_id AND message.dialog_id = answer.dialog_id
-      AND message.role = 'user' AND message.created_at < answer.created_at
+    FROM message, target
+    WHERE message.tenant_id = :tenant_id AND message.dialog_id = target.dialog_id
+      AND message.role = 'user'
+      AND (message.id = target.id OR message.created_at < target.created_at)
     ORDER BY message.created_at DESC, message.id DESC
     LIMIT 1
 )
-SELECT answer.dialog_id, answer.status, question.id AS user_message_id,
+SELECT target.dialog_id, target.role, target.status, question.id AS user_message_id,
        question.content AS question,
        NOT EXISTS (SELECT 1
                    FROM message AS later
-                   WHERE later.tenant_id = :tenant_id AND later.dialog_id = answer.dialog_id
-                     AND (later.created_at, later.id) > (answer.created_at, answer.id)
+                   WHERE later.tenant_id = :tenant_id AND later.dialog_id = target.dialog_id
+                     AND (later.created_at, later.id) > (target.created_at, target.id)
                      AND NOT later.superseded) AS latest,
-       dialog_history(:tenant_id, answer.dialog_id, question.created_at,
+       dialog_history(:tenant_id, target.dialog_id, question.created_at,
                       :history_budget::integer) AS history
-FROM answer
+FROM target
 JOIN question ON true;
 
 -- name: start_regeneration
@@ -249,5 +258,32 @@ WITH superseded AS (
     SET updated_at = now()
     FROM superseded
     WHERE dialog.tenant_id = superseded.tenant_id AND dialog.id = superseded.dialog_id
+)
+SELECT id AS message_id FROM reply;
+
+-- name: start_late_answer
+-- A `streaming` answer to question :user_message_id, left without one, in one statement, and
+-- only while nothing follows the question in its dialog (no row otherwise: a retry that lost
+-- a race); the dialog's updated_at follows. Its only answer names no question (`reply_to`),
+-- like any answer given once.
+WITH question AS (
+    SELECT tenant_id, dialog_id, created_at
+    FROM message
+    WHERE tenant_id = :tenant_id AND id = :user_message_id AND dialog_id = :dialog_id
+      AND role = 'user'
+      AND NOT EXISTS (SELECT 1
+                      FROM message AS later
+                      WHERE later.tenant_id = :tenant_id AND later.dialog_id = :dialog_id
+                        AND (later.created_at, later.id) > (message.created_at, message.id))
+), reply AS (
+    INSERT INTO message (tenant_id, dialog_id, role, content, status)
+    SELECT question.tenant_id, question.dialog_id, 'assistant', '', 'streaming'
+    FROM question
+    RETURNING id
+), touched AS (
+    UPDATE dialog
+    SET updated_at = now()
+    FROM question
+    WHERE dialog.tenant_id = question.tenant_id AND dialog.id = question.dialog_id
 )
 SELECT id AS message_id FROM reply;

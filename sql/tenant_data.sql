@@ -53,6 +53,14 @@ FROM saved_item
 WHERE tenant_id = :tenant_id AND (:everyone::boolean OR user_id = :user_id::text)
 ORDER BY id;
 
+-- name: export_feedback
+-- Ratings of answers (deleted with their answers: the foreign key cascades, one row at most
+-- per answer and visitor).
+SELECT message_id, user_id, rating, comment, created_at, updated_at
+FROM message_feedback
+WHERE tenant_id = :tenant_id AND (:everyone::boolean OR user_id = :user_id::text)
+ORDER BY message_id, user_id;
+
 -- name: delete_tenant_saved_items
 DELETE FROM saved_item
 WHERE tenant_id = :tenant_id AND id = ANY(ARRAY(

@@ -550,6 +550,19 @@ async def test_login_moves_the_guest_data_to_the_account(
         " VALUES ($1, $2, $3, $4)",
         [(tenant.id, guest, "Guest Name", "+1 555"), (tenant.id, account_id, "Ivy", None)],
     )
+    answer = await pool.fetchval(
+        "INSERT INTO message (tenant_id, dialog_id, role, content) "
+        "VALUES ($1, $2, 'assistant', 'hello') RETURNING id",
+        tenant.id,
+        dialogs[0],
+    )
+    await pool.execute(
+        "INSERT INTO message_feedback (tenant_id, message_id, user_id, rating) "
+        "VALUES ($1, $2, $3, 'up')",
+        tenant.id,
+        answer,
+        guest,
+    )
 
     response = await login(client, tenant, "ivy@example.com", guest_user_id=guest)
     assert response.status == 200
@@ -573,6 +586,10 @@ async def test_login_moves_the_guest_data_to_the_account(
         "SELECT user_id, display_name, contact FROM user_profile WHERE tenant_id = $1", tenant.id
     )
     assert [tuple(row) for row in profiles] == [(account_id, "Ivy", "+1 555")]
+    ratings = await pool.fetch(
+        "SELECT message_id, user_id, rating FROM message_feedback WHERE tenant_id = $1", tenant.id
+    )
+    assert [tuple(row) for row in ratings] == [(answer, account_id, "up")]
 
 
 async def test_guest_user_id_must_be_a_guest_id(

@@ -16,11 +16,16 @@ from cip.app import create_app
 from cip.chat.replies import effective_status
 from support.cabinet_data import CabinetData, guest, iso, one_row
 from support.fixtures import Client, MakeConfig, NewTenant
+from support.markdown_fixtures import UNSAFE
 
-REL = 'rel="nofollow noopener noreferrer"'
-
-# A message of a question answered once (nothing regenerated).
-ANSWERED_ONCE = {"superseded": False, "answer_number": None, "answers": None}
+# A message of a question answered once (nothing regenerated), neither saved nor rated.
+ANSWERED_ONCE = {
+    "superseded": False,
+    "answer_number": None,
+    "answers": None,
+    "saved_item_id": None,
+    "feedback": None,
+}
 
 
 def dialogs_url(tenant_id: UUID, suffix: str = "") -> str:
@@ -339,43 +344,7 @@ async def test_a_stale_streaming_message_is_reported_interrupted(
     )
 
 
-@pytest.mark.parametrize(
-    ("content", "html"),
-    [
-        ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"),
-        ("<img src=x onerror=alert(1)>", "<p>&lt;img src=x onerror=alert(1)&gt;</p>\n"),
-        ("[x](javascript:alert(1))", "<p>[x](javascript:alert(1))</p>\n"),
-        (
-            '<a href="javascript:alert(1)">x</a>',
-            "<p>&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;</p>\n",
-        ),
-        ("[x](JaVaScRiPt:alert(1))", "<p>[x](JaVaScRiPt:alert(1))</p>\n"),
-        ("[x](javascript&#58;alert(1))", "<p>[x](javascript:alert(1))</p>\n"),
-        ("<javascript:alert(1)>", "<p>&lt;javascript:alert(1)&gt;</p>\n"),
-        ("[r]\n\n[r]: javascript:alert(1)", "<p>[r]</p>\n<p>[r]: javascript:alert(1)</p>\n"),
-        (
-            "[d](data:text/html;base64,PHNjcmlwdD4=)",
-            "<p>[d](data:text/html;base64,PHNjcmlwdD4=)</p>\n",
-        ),
-        (
-            "[site](https://example.com/a?b=1&c=2)",
-            f'<p><a href="https://example.com/a?b=1&amp;c=2" {REL}>site</a></p>\n',
-        ),
-        (
-            "[mail](mailto:help@example.com)",
-            f'<p><a href="mailto:help@example.com" {REL}>mail</a></p>\n',
-        ),
-        (
-            '[q](https://example.com/"onmouseover="alert(1))',
-            f'<p><a href="https://example.com/%22onmouseover=%22alert(1)" {REL}>q</a></p>\n',
-        ),
-        (
-            "![pixel](https://evil.example/p.png?leak=1)",
-            f'<p>!<a href="https://evil.example/p.png?leak=1" {REL}>pixel</a></p>\n',
-        ),
-        ("[home](/account)", "<p>[home](/account)</p>\n"),
-    ],
-)
+@pytest.mark.parametrize(("content", "html"), UNSAFE)
 async def test_assistant_markdown_is_rendered_inert(
     client: Client, new_tenant: NewTenant, data: CabinetData, content: str, html: str
 ) -> None:

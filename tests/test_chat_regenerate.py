@@ -140,3 +140,43 @@ async def test_an_llm_failure_leaves_the_earlier_answer_standing(
         ("Kept.", True),
         ("Better.", False),
     ]
+
+
+async def test_a_question_left_without_an_answer_is_answered_once_asked_again(
+    chat_client: Client, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    tenant, user = await new_tenant(), guest()
+    fake_llm.script = Script(deltas=["Fine."])
+    first = await ask(chat_client, tenant, user, "Hi?")
+    fake_llm.script = Script(status=503)
+    failed = await post_chat(
+        chat_client, tenant, user_id=user, message="And prices?", dialog_id=first["dialog_id"]
+    )
+    assert failed.status == 502
+    stored = await failed.json()
+    question = stored["user_message_id"]
+    # Nobody else's, and only while nothing follows it.
+    other = await regenerate(chat_client, tenant, guest(), question)
+    assert (other.status, (await other.json())["code"]) == (404, "message_not_found")
+
+    fake_llm.script = Script(deltas=["Prices ", "vary."])
+    response = await regenerate(chat_client, tenant, user, question)
+    assert response.status == 200
+    events = parse_sse(await response.text())
+    meta = events[0][1]
+    assert (meta["dialog_id"], meta["user_message_id"]) == (first["dialog_id"], question)
+    sent = [(t["role"], t["content"]) for t in fake_llm.requests[-1].json["messages"][1:]]
+    assert sent == [("user", "Hi?"), ("assistant", "Fine."), ("user", "And prices?")]
+    shown = [
+        (m["role"], m["content"], m["superseded"], m["answers"])
+        for m in await view(chat_client, tenant, user, first["dialog_id"])
+    ]
+    assert shown == [
+        ("user", "Hi?", False, None),
+        ("assistant", "Fine.", False, None),
+        ("user", "And prices?", False, None),  # stored once
+        ("assistant", "Prices vary.", False, None),
+    ]
+    # Answered now: the question cannot be answered again by its own id.
+    again = await regenerate(chat_client, tenant, user, question)
+    assert (again.status, (await again.json())["code"]) == (404, "message_not_found")

@@ -147,7 +147,9 @@ async def test_stop_keeps_the_partial_answer(
     await page.goto(f"{site.url}/{tenant.slug}/chat")
     await send(page, "Write a long story")
     answer = page.locator("#messages .message.assistant").last
-    await expect(answer.locator(".bubble")).to_have_text("Part *one*. Part two.")
+    # Formatted while it streams: never the raw markdown.
+    await expect(answer.locator(".bubble")).to_have_text("Part one. Part two.")
+    await expect(answer.locator(".bubble em")).to_have_text("one")
     await page.get_by_role("button", name="Stop").click()
 
     # The server stopped it: the answer is kept, stored and shown formatted, marked stopped.
@@ -239,7 +241,8 @@ async def test_cabinet_lists_opens_saves_and_deletes(
     answer = page.locator("#messages .message.assistant").last
     await expect(answer.locator(".bubble strong")).to_have_text("answer")  # markdown, formatted
     await answer.get_by_role("button", name="Save").click()
-    await expect(answer.get_by_role("button", name="Saved")).to_be_disabled()
+    await expect(answer.get_by_role("button", name="Unsave")).to_be_visible()
+    await expect(answer.locator(".saved-note")).to_have_text("Saved")
     assert (
         await pool.fetchval("SELECT count(*) FROM saved_item WHERE tenant_id = $1", tenant.id) == 1
     )
@@ -497,7 +500,7 @@ async def test_assistant_markup_executes_nothing(
     await send(page, "Show me some HTML")
     await expect(page.locator(COMPLETE_ANSWER)).to_have_count(1)
     await page.locator(".message.assistant .save").click()
-    await expect(page.locator(".message.assistant .save")).to_have_text("Saved")
+    await expect(page.locator(".message.assistant .saved-note")).to_have_text("Saved")
 
     async def assert_inert(where: str) -> None:
         found = await page.evaluate("""() => ({

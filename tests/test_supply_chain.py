@@ -5,6 +5,8 @@ pins a release of every runtime requirement within those floors."""
 from __future__ import annotations
 
 import ast
+import hashlib
+import re
 from importlib.metadata import version
 from pathlib import Path
 
@@ -70,3 +72,23 @@ def test_the_installed_releases_are_within_the_floors() -> None:
     for requirement in runtime_requirements():
         if requirement.marker is None or requirement.marker.evaluate():
             assert version(requirement.name) in requirement.specifier, requirement
+
+
+def test_the_vendored_browser_scripts_are_the_pinned_release() -> None:
+    """static/vendor/ holds what `make vendor` fetched from the npm registry at the Makefile's
+    pin, byte for byte as recorded in static/vendor/SHA256SUMS: a changed file fails here."""
+    vendor = ROOT / "static/vendor"
+    pinned = {}
+    for line in (vendor / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        digest, name = line.split(maxsplit=1)
+        pinned[name] = digest
+    present = {str(path.relative_to(vendor)) for path in vendor.rglob("*") if path.is_file()} - {
+        "SHA256SUMS"
+    }
+    assert present == set(pinned)
+    for name, digest in pinned.items():
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
+    version = re.search(r"^MARKDOWN_IT\s*\?=\s*(\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert version is not None
+    banner = (vendor / "markdown-it/markdown-it.min.js").read_text(encoding="utf-8")[:100]
+    assert banner.startswith(f"/*! markdown-it {version.group(1)} "), banner

@@ -30,7 +30,8 @@ TURNS = 50  # messages per seeded dialog
 MAX_PEAK_RATIO = 1.1
 PASSWORD_HASH = "$2b$12$never.to.leave.the.database.................."
 TENANT_OWNED = (
-    "saved_item", "message", "dialog", "user_profile", "account", "account_token", "staff_role",
+    "saved_item", "message_feedback", "message", "dialog", "user_profile", "account",
+    "account_token", "staff_role",
 )  # fmt: skip
 
 
@@ -130,7 +131,7 @@ async def test_a_tenant_of_100000_messages_is_exported_and_deleted_in_constant_m
     }
     assert exported.stderr == (
         f"exported tenant {large.slug}: tenant 1, account 1, staff_role 1, profile 1, "
-        "dialog 2000, message 100000, saved_item 1\n"
+        "dialog 2000, message 100000, saved_item 1, feedback 0\n"
     )
     assert lines[0] == {
         "type": "tenant",
@@ -200,7 +201,8 @@ async def test_an_export_to_a_file_is_for_its_owner_alone(
 
 
 async def visitors(data: CabinetData, tenant: TenantRow) -> dict[str, Any]:
-    """A guest and an account with dialogs, saved items and profiles, and a bystander."""
+    """A guest and an account with dialogs, saved items, ratings and profiles, and a
+    bystander."""
     pool, tenant_id = data.pool, tenant.id
     account_id = await data.account(tenant_id, email="owner@example.com")
     await pool.execute(
@@ -220,6 +222,13 @@ async def visitors(data: CabinetData, tenant: TenantRow) -> dict[str, Any]:
             tenant_id,
             user_id,
             answer,
+        )
+        await pool.execute(
+            """INSERT INTO message_feedback (tenant_id, message_id, user_id, rating)
+               VALUES ($1, $2, $3, 'up')""",
+            tenant_id,
+            answer,
+            user_id,
         )
         await pool.execute(
             "INSERT INTO user_profile (tenant_id, user_id, contact) VALUES ($1, $2, $3)",
@@ -258,6 +267,7 @@ async def test_a_visitors_export_holds_their_data_alone(
             "dialog": 1,
             "message": 2,
             "saved_item": 2,
+            "feedback": 1,
             **({"account": 1} if registered else {}),
         }
         assert {line.get("user_id", owner) for line in lines} == {owner}
@@ -303,8 +313,8 @@ async def test_a_visitors_deletion_leaves_everyone_else(
     assert left == staying
     assert await data.rows("account", tenant.id) == []
     assert await owned_rows(data.pool, tenant.id) == {
-        "saved_item": 2, "message": 2, "dialog": 1, "user_profile": 1, "account": 0,
-        "account_token": 0, "staff_role": 0,
+        "saved_item": 2, "message_feedback": 1, "message": 2, "dialog": 1, "user_profile": 1,
+        "account": 0, "account_token": 0, "staff_role": 0,
     }  # fmt: skip
     assert {table: await data.rows(table, other.id) for table in others} == others
 

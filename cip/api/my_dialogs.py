@@ -13,6 +13,7 @@ from cip.api.params import CALLER_ERRORS, MessagePageIn, PageIn
 from cip.chat.replies import read_dialog
 from cip.db.store import dialogs
 from cip.db.store.dialogs import DialogRow, DialogSummaryRow
+from cip.db.store.feedback import Rating
 from cip.db.store.messages import MessageStatus
 from cip.http.context import visitor
 from cip.http.jsonio import json_response, parse_query, path_uuid
@@ -51,6 +52,10 @@ class DialogMessageOut(BaseModel):
     superseded: bool = False
     answer_number: int | None = None
     answers: int | None = None
+    # The caller's own marks on an answer: their saved item of it (`DELETE …/me/saved/{id}`
+    # unsaves it) and their rating (`…/messages/{id}/feedback`); null when none.
+    saved_item_id: UUID | None = None
+    feedback: Rating | None = None
 
 
 class DialogOut(BaseModel):
@@ -76,6 +81,8 @@ class DialogOut(BaseModel):
                 superseded=message.superseded,
                 answer_number=message.answer_number or None,
                 answers=message.answers or None,
+                saved_item_id=message.saved_item_id,
+                feedback=message.feedback,
             )
             for message in row.messages
         ]

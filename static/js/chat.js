@@ -1,11 +1,15 @@
 // The chat page: sends a message, shows the answer as it streams in, keeps the dialog going.
 //
 // The answer arrives as SSE over a POST (meta, content deltas, done | error). While it streams
-// the deltas are appended as plain text; after `done` the dialog is fetched again and the
-// assistant messages are shown with the server's sanitized markdown. The answer does not
-// depend on the page: a stream lost to the network is opened again from the last text event
-// received (`GET …/chat/{id}/stream`), and a page (re)loaded while an answer is being written
-// shows the text so far and keeps painting.
+// the text so far is rendered as markdown in the page (answer.js: the same renderer as the
+// server's, re-rendered at most once an animation frame, less often when an answer grows
+// long); after `done` the dialog is fetched again and the answers are shown with the server's
+// HTML, which is the same. The answer does not depend on the page: a stream lost to the
+// network is opened again from the last text event received (`GET …/chat/{id}/stream`), and a
+// page (re)loaded while an answer is being written shows the text so far and keeps painting.
+// A question whose answer failed offers Retry: the regenerate route answers it again when the
+// server stored it (an answer that broke off, or a question stored without one), else it is
+// sent again.
 
 import {
   ApiError, api, apiPath, failure, guestId, identityHeaders, pagePath, session, storage, tenant,
@@ -16,15 +20,17 @@ import {
 import { watchLength } from './composer.js';
 import { initEmbed, tellParent } from './embed.js';
 import { t } from './i18n.js';
-import {
-  addSaveButton, messageElement, setMessageStatus, showDialogPage,
-} from './messages.js';
+import { addAnswerActions, showAnswer } from './answer.js';
+import { messageElement, setMessageStatus, showDialogPage } from './messages.js';
 import { readEvents } from './sse.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REOPEN_ATTEMPTS = 3; // a stream lost mid-answer is opened again this many times
 const REOPEN_DELAY_MS = 1000; // ... waiting this long, then twice, three times as long
 const BUSY_ATTEMPTS = 6; // a chat refused 503 `busy` (a crowd is let in) is sent this many times
+// A long answer is rendered again less often: its last rendering's cost times this, between
+// two renderings, keeps the page's time spent on it to a small share of each second.
+const PAINT_COST_FACTOR = 4;
 
 const log = $('#messages');
 const form = $('#composer');
@@ -83,6 +89,8 @@ async function showDialog() {
     const last = log.lastElementChild;
     if (!controller && last?.dataset.role === 'assistant' && last.dataset.status === 'streaming') {
       resume(last);
+    } else if (last?.dataset.role === 'user' && last.dataset.messageId) {
+      offerRetry(last, () => answerAgain(last)); // stored, its answer failed before it began
     } else {
       offerRegenerate();
     }
@@ -115,14 +123,39 @@ function chatRequest(message) {
   return { body: JSON.stringify(body), headers };
 }
 
-/** An answer bubble being painted: its text node, the question it answers (when this page
- * asked it), the id of the last text event received, how it ended. */
+/** An answer bubble being painted: its markdown so far, the question it answers (when this
+ * page asked it), the id of the last text event received, how it ended. */
 function answerView(answer, question = null) {
   const bubble = answer.querySelector('.bubble');
   bubble.dataset.thinking = t('chat.thinking');
-  const text = document.createTextNode('');
-  bubble.replaceChildren(text);
-  return { answer, question, text, lastId: '0', outcome: 'interrupted' };
+  bubble.replaceChildren();
+  return {
+    answer, question, bubble, markdown: '', lastId: '0', outcome: 'interrupted', frame: 0, nextPaint: 0,
+  };
+}
+
+/** Render the answer's text so far at the next animation frame (once, however many deltas
+ * arrive before it), or later while the last rendering was costly. */
+function paint(view) {
+  if (view.frame) return;
+  view.frame = requestAnimationFrame((now) => {
+    view.frame = 0;
+    if (now < view.nextPaint) {
+      paint(view);
+      return;
+    }
+    paintNow(view);
+  });
+}
+
+function paintNow(view) {
+  cancelAnimationFrame(view.frame);
+  view.frame = 0;
+  const started = performance.now();
+  showAnswer(view.bubble, view.markdown);
+  const finished = performance.now();
+  view.nextPaint = finished + (finished - started) * PAINT_COST_FACTOR;
+  scrollToEnd();
 }
 
 /** Paint the events of `response` into `view`. */
@@ -140,9 +173,9 @@ async function follow(response, view) {
       view.outcome = 'error';
       showStatus(status, t('error.stream'));
     } else if (typeof payload.content === 'string') {
-      view.text.appendData(payload.content);
+      view.markdown += payload.content;
       if (event.id !== null) view.lastId = event.id;
-      scrollToEnd();
+      paint(view);
     }
   }
 }
@@ -214,7 +247,7 @@ async function stream(view, open, onFailure) {
     controller = null;
     setStreaming(false);
   }
-  finish(view.answer, view.text, view.outcome);
+  await finish(view);
 }
 
 /** Send `message` and stream the answer into a new assistant bubble. */
@@ -225,6 +258,7 @@ async function send(message) {
   const view = answerView(answer, question);
   log.querySelector('.welcome')?.remove();
   quickReplies?.remove();
+  log.querySelectorAll('.retry').forEach((offered) => offered.remove()); // a new question follows
   log.append(question, answer);
   scrollToEnd();
 
@@ -233,17 +267,56 @@ async function send(message) {
   await stream(view, ask, (error) => {
     // 502/503: the message was saved in a dialog that the next message continues.
     if (error.body?.dialog_id) rememberDialog(error.body.dialog_id);
+    if (error.body?.user_message_id) question.dataset.messageId = error.body.user_message_id;
     if (error.status === 404 && sentDialog) {
       // The dialog is gone (or belongs to someone else now): the next message starts anew.
       rememberDialog(null);
       showStatus(status, t('error.dialogGone'));
     }
-    if (!question.dataset.messageId && !(error.body && error.body.dialog_id)) {
-      // Nothing was saved (a stored question is named by the stream's `meta`, or by the
-      // body of a 502/503): offer the text again.
+    if (question.dataset.messageId) {
+      // Stored: answered again by the regenerate route, never stored twice.
+      if (!answer.dataset.messageId) offerRetry(question, () => answerAgain(question));
+    } else if (RETRIED_STATUSES.has(error.status)) {
+      // Not stored as far as the page knows (the network, or a proxy's timeout): sent again.
+      offerRetry(question, () => {
+        question.remove();
+        return send(message);
+      });
+    } else {
+      // Refused (too long, rate limited, ...): offer the text again.
       question.querySelector('.message-footer').textContent = t('chat.notSent');
       if (!input.value) input.value = message;
     }
+  });
+}
+
+// Failures a Retry may cure: the network, the upstream (502, 504) or the service (503).
+const RETRIED_STATUSES = new Set([0, 502, 503, 504]);
+
+/** A "Retry" button under `question` (the dialog's last message): `retry()` asks again. */
+function offerRetry(question, retry) {
+  log.querySelectorAll('.retry').forEach((offered) => offered.remove());
+  const offer = newButton('retry link-button', t('chat.retry'));
+  offer.addEventListener('click', () => {
+    if (controller) return;
+    offer.remove();
+    retry();
+  });
+  question.querySelector('.message-footer').append(offer);
+}
+
+/** Answer stored `question` anew, in a new bubble after it (it has no answer: its answer
+ * failed before it began). */
+async function answerAgain(question) {
+  if (controller) return;
+  showStatus(status, '');
+  const answer = messageElement({ role: 'assistant', content: '', status: 'streaming' });
+  const view = answerView(answer);
+  log.append(answer);
+  scrollToEnd();
+  const id = encodeURIComponent(question.dataset.messageId);
+  await stream(view, () => openStream(`/chat/${id}/regenerate`, { method: 'POST' }), (error) => {
+    if (RETRIED_STATUSES.has(error.status)) offerRetry(question, () => answerAgain(question));
   });
 }
 
@@ -264,15 +337,18 @@ async function regenerate(previous) {
   });
 }
 
-/** "Regenerate" under the dialog's latest answer, once it is written. */
+/** "Regenerate" (for an answer that broke off: "Retry") under the dialog's latest answer,
+ * once it is written. */
 function offerRegenerate() {
   log.querySelectorAll('.regenerate').forEach((offered) => offered.remove());
   const last = log.lastElementChild;
   if (last?.dataset.role !== 'assistant' || !last.dataset.messageId
       || last.dataset.status === 'streaming') return;
-  const offer = newButton('regenerate link-button', t('chat.regenerate'));
+  const failed = last.dataset.status === 'error';
+  const offer = newButton('regenerate link-button', t(failed ? 'chat.retry' : 'chat.regenerate'));
   offer.addEventListener('click', () => regenerate(last));
-  last.querySelector('.message-footer').append(offer);
+  const footer = last.querySelector('.message-footer');
+  (footer.querySelector('.answer-actions') ?? footer).append(offer);
 }
 
 /** An answer still being written when the page was (re)loaded: its text so far, then live. */
@@ -300,18 +376,20 @@ async function stopAnswer() {
   }
 }
 
-async function finish(answer, text, outcome) {
-  delete answer.querySelector('.bubble').dataset.thinking;
-  if ((outcome === 'complete' || (outcome === 'stopped' && text.length)) && dialogId) {
+async function finish(view) {
+  const { answer, markdown, outcome } = view;
+  delete view.bubble.dataset.thinking;
+  if (markdown) paintNow(view); // the last deltas, now rather than at the next frame
+  if ((outcome === 'complete' || (outcome === 'stopped' && markdown)) && dialogId) {
     setMessageStatus(answer, outcome);
     await showDialog();
     announceAnswer(log.lastElementChild, outcome);
-  } else if (text.length === 0 && outcome !== 'error') {
+  } else if (!markdown && outcome !== 'error') {
     answer.remove(); // stopped or failed before any text: nothing to keep
   } else {
     // The partial answer stays, marked; the server saved it the same way.
     setMessageStatus(answer, outcome === 'error' ? 'error' : 'interrupted');
-    if (answer.dataset.messageId) addSaveButton(answer);
+    if (answer.dataset.messageId) addAnswerActions(answer, { id: answer.dataset.messageId, content: markdown });
     offerRegenerate();
     announceAnswer(answer, outcome);
   }

@@ -1,18 +1,19 @@
 // How a message of a dialog is shown, in the chat and in the cabinet.
 //
 // Model output and user text are untrusted: they only ever become text nodes. The one
-// exception is the `html` the server sends for assistant messages, which is its sanitized
-// markdown rendering (raw HTML disabled, only http(s)/mailto links).
+// exception is an assistant message's body, which is sanitized markdown (raw HTML disabled,
+// only http(s)/mailto links): the `html` the server sends, or the page's identical rendering
+// of an answer the server has not rendered yet (one still being written), see answer.js.
 
-import { api, apiPath } from './api.js';
-import { button as newButton, errorText } from './common.js';
+import { addAnswerActions, showAnswer } from './answer.js';
+import { button as newButton } from './common.js';
 import { t } from './i18n.js';
 
 const NOTED_STATUSES = new Set(['interrupted', 'stopped', 'error']);
 
 /** An <article> for a message `{id, role, content, html, status, superseded, answer_number,
- * answers}`; assistant messages get a
- * "Save" button unless `saveable` is false. */
+ * answers, saved_item_id, feedback}`; a written answer gets its actions (copy, rate, save)
+ * unless `saveable` is false. */
 export function messageElement(message, { saveable = true } = {}) {
   const article = document.createElement('article');
   article.className = `message ${message.role}`;
@@ -25,9 +26,8 @@ export function messageElement(message, { saveable = true } = {}) {
 
   const bubble = document.createElement('div');
   bubble.className = 'bubble';
-  if (message.role === 'assistant' && typeof message.html === 'string' && message.html) {
-    bubble.classList.add('formatted');
-    bubble.innerHTML = message.html; // server-sanitized markdown, never raw model output
+  if (message.role === 'assistant' && (message.html || message.content)) {
+    showAnswer(bubble, message.content ?? '', message.html || null);
   } else {
     bubble.textContent = message.content ?? '';
   }
@@ -44,7 +44,9 @@ export function messageElement(message, { saveable = true } = {}) {
   if (message.superseded) article.classList.add('superseded');
   article.append(who, bubble, footer);
   setMessageStatus(article, message.status ?? 'complete');
-  if (saveable && message.role === 'assistant' && message.id) addSaveButton(article);
+  if (saveable && message.role === 'assistant' && message.id && message.status !== 'streaming') {
+    addAnswerActions(article, message);
+  }
   return article;
 }
 
@@ -85,26 +87,4 @@ export function setMessageStatus(article, status) {
     note.textContent = t(`status.${status}`);
     footer.prepend(note);
   }
-}
-
-/** A "Save" button that adds the message to the visitor's saved items. */
-export function addSaveButton(article) {
-  const footer = article.querySelector('.message-footer');
-  if (footer.querySelector('.save')) return;
-  const button = newButton('save link-button', t('chat.save'));
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    try {
-      await api(apiPath('/me/saved'), {
-        method: 'POST', identity: true, body: { type: 'message', reference_id: article.dataset.messageId },
-      });
-      button.textContent = t('chat.saved');
-      button.classList.add('done');
-    } catch (error) {
-      button.disabled = false;
-      button.title = errorText(error);
-      button.textContent = `${t('chat.save')} — ${errorText(error)}`;
-    }
-  });
-  footer.append(button);
 }

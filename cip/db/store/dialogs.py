@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from cip import errors
 from cip.db.queries import Executor, queries
+from cip.db.store.feedback import Rating
 from cip.db.store.messages import StoredMessage, dialog_not_found
 
 Q = queries("dialogs")
@@ -37,6 +38,8 @@ class MessageRow(StoredMessage):
     superseded: bool  # answered anew (kept, shown, no longer sent upstream)
     answer_number: int  # among the answers to its question, when it has several; else 0
     answers: int  # how many answers its question has, when it has several; else 0
+    saved_item_id: UUID | None  # the reader's saved item of this message
+    feedback: Rating | None  # the reader's rating of this answer
 
 
 class DialogRow(BaseModel):
@@ -109,6 +112,8 @@ async def with_messages(
             superseded=record["superseded"],
             answer_number=record["answer_number"],
             answers=record["answers"],
+            saved_item_id=record["saved_item_id"],
+            feedback=record["feedback"],
         )
         for record in page[-limit:]
     ]

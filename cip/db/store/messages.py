@@ -163,8 +163,9 @@ class AnswerPart:
 
 class RegenerationRow(BaseModel):
     dialog_id: UUID
+    role: Literal["user", "assistant"]  # an answer, or a question left without one
     status: MessageStatus
-    user_message_id: UUID  # the question the answer answers
+    user_message_id: UUID  # the question: the answer's, or the message itself
     question: str
     latest: bool  # no message follows it in its dialog but superseded answers
     history: list[HistoryItem]  # what precedes the question, as start_turn gives it
@@ -177,8 +178,9 @@ ANSWER_IN_PROGRESS = "This answer is still being written; stop it first."
 async def regeneration_of(
     db: Executor, *, tenant_id: UUID, user_id: str, message_id: UUID, history_budget: int
 ) -> RegenerationRow:
-    """Answer `message_id` of this user's dialogs with its question and that question's
-    history; 404 for anything else."""
+    """Answer `message_id` of this user's dialogs (or a question of theirs left without an
+    answer, that ends its dialog) with its question and that question's history; 404 for
+    anything else."""
     record = await Q.regeneration_of.fetchrow(
         db,
         tenant_id=tenant_id,
@@ -195,18 +197,20 @@ async def start_regeneration(
     db: Executor, *, tenant_id: UUID, target: RegenerationRow, message_id: UUID
 ) -> UUID:
     """Supersede answer `message_id` (`target` describes it) by a new `streaming` answer to
-    the same question; its id. 409 when it is not the dialog's latest answer any more, or is
-    being written."""
+    the same question, or start the answer of a question left without one; its id. 409 when
+    it is not the dialog's latest message any more, or is being written."""
     if target.status == "streaming":
         raise errors.Conflict(ANSWER_IN_PROGRESS, code="answer_in_progress")
     if not target.latest:
         raise errors.Conflict(ANSWER_NOT_LATEST, code="answer_not_latest")
-    new_id: UUID | None = await Q.start_regeneration.fetchval(
+    statement = Q.start_regeneration if target.role == "assistant" else Q.start_late_answer
+    values = {"message_id": message_id} if target.role == "assistant" else {}
+    new_id: UUID | None = await statement.fetchval(
         db,
         tenant_id=tenant_id,
-        message_id=message_id,
         dialog_id=target.dialog_id,
         user_message_id=target.user_message_id,
+        **values,
     )
     if new_id is None:  # answered anew, or followed by a message, since it was read
         raise errors.Conflict(ANSWER_NOT_LATEST, code="answer_not_latest")

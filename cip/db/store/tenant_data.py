@@ -25,6 +25,7 @@ EXPORTS: tuple[tuple[str, Statement], ...] = (
     ("dialog", Q.export_dialogs),
     ("message", Q.export_messages),
     ("saved_item", Q.export_saved_items),
+    ("feedback", Q.export_feedback),
 )
 EXPORT_TYPES = tuple(kind for kind, _ in EXPORTS)
 # A whole tenant's rows, children before what they reference, as (what, its batch delete).
