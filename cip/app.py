@@ -195,7 +195,7 @@ async def services(app: web.Application) -> None:
         limiter=app[keys.LIMITER],
         mailer=app[keys.MAILER],
         settings=config.llm,
-        admission=Admission(config.database.pool_max_size, config.server.chat_admission_wait),
+        admission=Admission(pool, config.server.chat_admission_wait),
     )
     app[keys.ACCOUNTS] = Accounts(
         pool=pool,

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+import asyncpg
+
 from cip import errors, metrics
 from cip.config import LimitsConfig
 from cip.db.batching import Batch
@@ -76,20 +78,23 @@ class RateLimiter:
     (`cip.db.batching`): a burst from one address counts in its bucket's row once per
     statement, not once per request, and each request is told its own place in the count."""
 
-    def __init__(self, db: Executor, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        self._pool = pool
         self._clock = clock
-        self._hits: Batch[Hits, list[CounterRow]] = Batch(self._count)
+        self._hits: Batch[Hits, list[CounterRow]] = Batch(pool.acquire, self._count)
 
-    async def hit(self, buckets: Sequence[str], window: int) -> list[CounterRow]:
-        """Count one hit in every bucket; the new counts."""
-        return await self._hits((tuple(buckets), window))
+    async def hit(
+        self, buckets: Sequence[str], window: int, *, within: float | None = None
+    ) -> list[CounterRow]:
+        """Count one hit in every bucket; the new counts (`StillQueued`, nothing counted, when
+        the hit waited `within` seconds to be sent)."""
+        return await self._hits((tuple(buckets), window), within=within)
 
-    async def _count(self, requests: list[Hits]) -> list[list[CounterRow]]:
+    async def _count(self, db: Executor, requests: list[Hits]) -> list[list[CounterRow]]:
         at = self._clock.now()
         wanted = Counter((bucket, window) for buckets, window in requests for bucket in buckets)
         rows = await rate_counters.hit(
-            self._db,
+            db,
             buckets=[bucket for bucket, _ in wanted],
             windows=[window for _, window in wanted],
             hits=list(wanted.values()),
@@ -111,11 +116,17 @@ class RateLimiter:
         return counted
 
     async def check(
-        self, limits: Mapping[str, int], window: int, detail: str | None = None
+        self,
+        limits: Mapping[str, int],
+        window: int,
+        detail: str | None = None,
+        *,
+        within: float | None = None,
     ) -> None:
         """Count this request in every bucket of `limits` (bucket -> most hits a window
         allows), in one statement; 429 with Retry-After past any of them."""
-        over = [c for c in await self.hit(list(limits), window) if c.hits > limits[c.bucket]]
+        counts = await self.hit(list(limits), window, within=within)
+        over = [c for c in counts if c.hits > limits[c.bucket]]
         if over:
             deciding = max(over, key=lambda c: c.retry_after)  # its window ends last
             metrics.RATE_LIMITED.labels(metrics.rule_of(deciding.bucket)).inc()
@@ -128,4 +139,6 @@ class RateLimiter:
     async def forgive(self, buckets: Sequence[str], window: int) -> None:
         """Take back the hit of an attempt that succeeded (counted first, so that a burst
         cannot race past the limit)."""
-        await rate_counters.forgive(self._db, buckets=buckets, window=window, at=self._clock.now())
+        await rate_counters.forgive(
+            self._pool, buckets=buckets, window=window, at=self._clock.now()
+        )

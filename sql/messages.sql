@@ -38,6 +38,38 @@ SELECT question.dialog_id,
        END AS history
 FROM question;
 
+-- name: start_dialogs
+-- The opening writes of chat turns that each start a new dialog, many in one statement (a
+-- crowd of new visitors): per turn i, a dialog of :user_ids[i] titled :titles[i], its question
+-- :contents[i] and, when :with_replies[i], the assistant placeholder (status 'streaming'),
+-- dated one microsecond after its question. The ids come back in the turns' order.
+WITH asked AS MATERIALIZED (
+    SELECT turn.n, turn.user_id, turn.content, turn.title, turn.with_reply,
+           gen_random_uuid() AS dialog_id, gen_random_uuid() AS question_id,
+           CASE WHEN turn.with_reply THEN gen_random_uuid() END AS reply_id,
+           clock_timestamp() AS asked_at
+    FROM unnest(:user_ids::text[], :contents::text[], :titles::text[],
+                :with_replies::boolean[]) WITH ORDINALITY AS turn (user_id, content, title,
+                                                                    with_reply, n)
+), dialogs AS (
+    INSERT INTO dialog (tenant_id, id, user_id, title)
+    SELECT :tenant_id, asked.dialog_id, asked.user_id, asked.title
+    FROM asked
+), messages AS (
+    INSERT INTO message (tenant_id, id, dialog_id, role, content, status, created_at)
+    SELECT :tenant_id, asked.question_id, asked.dialog_id, 'user', asked.content, 'complete',
+           asked.asked_at
+    FROM asked
+    UNION ALL
+    SELECT :tenant_id, asked.reply_id, asked.dialog_id, 'assistant', '', 'streaming',
+           asked.asked_at + interval '1 microsecond'
+    FROM asked
+    WHERE asked.with_reply
+)
+SELECT asked.dialog_id, asked.question_id AS user_message_id, asked.reply_id AS message_id
+FROM asked
+ORDER BY asked.n;
+
 -- name: finish_reply
 -- The streamed answer's closing write: its text and safe HTML, final status, finish reason and
 -- usage; the dialog's updated_at follows, and the parts appended while it was written go. The

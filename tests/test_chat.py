@@ -650,3 +650,33 @@ async def test_shutdown_ends_open_streams_as_interrupted(
         "status": "interrupted",
     }
     await asyncio.wait_for(fake_llm.disconnected.wait(), timeout=1.0)
+
+
+async def test_a_crowd_of_new_visitors_each_gets_a_dialog_of_their_own(
+    start_client: StartClient, fake_llm: FakeLlm, new_tenant: NewTenant, pool: asyncpg.Pool
+) -> None:
+    """Thirty first questions at once, in two tenants: their dialogs are opened together
+    (in one statement per tenant and batch), and each visitor finds their own question and its
+    answer in a dialog of their own, in their own tenant."""
+    client = await start_client()
+    tenants = [await new_tenant(), await new_tenant()]
+    fake_llm.script = Script(deltas=["Hello", "!"])
+    asked = [(tenants[n % 2], guest(), f"Question {n}") for n in range(30)]
+    answered = await asyncio.gather(
+        *(chat_ok(client, tenant, user_id=user, message=text) for tenant, user, text in asked)
+    )
+    dialogs = set()
+    for (tenant, user, text), events in zip(asked, answered, strict=True):
+        dialog_id = uuid.UUID(events[0][1]["dialog_id"])
+        dialogs.add(dialog_id)
+        rows = await pool.fetch(
+            "SELECT d.tenant_id, d.user_id, d.title, m.role, m.content, m.status FROM message m "
+            "JOIN dialog d ON d.tenant_id = m.tenant_id AND d.id = m.dialog_id "
+            "WHERE m.dialog_id = $1 ORDER BY m.created_at",
+            dialog_id,
+        )
+        assert [tuple(row) for row in rows] == [
+            (tenant.id, user, text, "user", text, "complete"),
+            (tenant.id, user, text, "assistant", "Hello!", "complete"),
+        ]
+    assert len(dialogs) == 30

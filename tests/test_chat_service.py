@@ -90,9 +90,7 @@ async def service(
             limiter=RateLimiter(pool, clock),
             mailer=Mailer(chat_config.smtp),
             settings=chat_config.llm,
-            admission=Admission(
-                chat_config.database.pool_max_size, chat_config.server.chat_admission_wait
-            ),
+            admission=Admission(pool, chat_config.server.chat_admission_wait),
         )
         await streams.drain()
 

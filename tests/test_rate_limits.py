@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -42,10 +43,21 @@ async def test_a_burst_counts_each_hit_once_in_few_statements(
     statements = 0
 
     class Counting:
+        """The pool, counting the statements sent on the connections it lends."""
+
+        @contextlib.asynccontextmanager
+        async def acquire(self) -> Any:
+            async with pool.acquire() as connection:
+                yield Counted(connection)
+
+    class Counted:
+        def __init__(self, connection: Any) -> None:
+            self.connection = connection
+
         async def fetch(self, query: str, *args: Any) -> Any:
             nonlocal statements
             statements += 1
-            return await pool.fetch(query, *args)
+            return await self.connection.fetch(query, *args)
 
     limiter = RateLimiter(Counting(), clock)  # type: ignore[arg-type]
     shared, limit = bucket("shared"), 150

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from uuid import UUID
 
+import asyncpg
 import jwt
 
 from cip import errors
@@ -115,13 +116,16 @@ class Identities:
     The guest ids of concurrent requests not yet known are looked up together
     (`cip.db.batching`)."""
 
-    def __init__(self, db: Executor, secret: str, known_guests: KnownGuests | None = None) -> None:
-        self._db = db
+    def __init__(
+        self, pool: asyncpg.Pool, secret: str, known_guests: KnownGuests | None = None
+    ) -> None:
+        self._db = pool
         self._secret = secret
         self._known_guests = KnownGuests() if known_guests is None else known_guests
-        self._accounts: Batch[tuple[UUID, UUID], bool] = Batch(self._are_accounts)
+        self._accounts: Batch[tuple[UUID, UUID], bool] = Batch(pool.acquire, self._are_accounts)
 
-    async def _are_accounts(self, pairs: list[tuple[UUID, UUID]]) -> list[bool]:
+    @staticmethod
+    async def _are_accounts(db: Executor, pairs: list[tuple[UUID, UUID]]) -> list[bool]:
         """One statement per tenant among `pairs` (tenant id, account id): which are accounts."""
         asked: dict[UUID, list[UUID]] = {}
         for tenant_id, account_id in pairs:
@@ -130,7 +134,7 @@ class Identities:
             (tenant_id, account_id)
             for tenant_id, ids in asked.items()
             for account_id in await credentials.accounts_among(
-                self._db, tenant_id=tenant_id, account_ids=ids
+                db, tenant_id=tenant_id, account_ids=ids
             )
         }
         return [pair in found for pair in pairs]

@@ -57,7 +57,13 @@ from cip.chat.streams import (
 )
 from cip.config import LlmConfig
 from cip.db.store import messages
-from cip.db.store.messages import AnswerSinceRow, MessageStatus, ReplyStatus, TurnRow
+from cip.db.store.messages import (
+    AnswerSinceRow,
+    MessageStatus,
+    NewDialogTurn,
+    ReplyStatus,
+    TurnRow,
+)
 from cip.limits import MINUTE, RateLimiter
 from cip.tenancy import Tenant
 
@@ -106,19 +112,10 @@ class ChatService:
         """Answer a checked question into `outlet`. Before anything is written to it: 404 (a
         dialog that is not the caller's), 429, 500 (no prompt) with nothing stored, or
         499/502/503 naming the stored question."""
-        async with self._admission.entered():
-            prompt = await self._admitted(tenant, caller, ip)
+        async with self._admission.entered() as left:
+            prompt = await self._admitted(tenant, caller, ip, within=left())
             async with self._reserved(tenant, self._llm.configured):
-                turn = await messages.start_turn(
-                    self._pool,
-                    tenant_id=tenant.id,
-                    user_id=caller.user_id,
-                    dialog_id=dialog_id,
-                    content=question,
-                    title=rules.title_of(question),
-                    with_reply=self._llm.configured,
-                    history_budget=self._settings.history_budget_chars,
-                )
+                turn = await self._opened(tenant, caller, question, dialog_id, within=left())
         if turn.message_id is None:
             raise errors.ServiceUnavailable(
                 errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=_saved(turn)
@@ -134,8 +131,8 @@ class ChatService:
         `outlet`, as a new answer in the same dialog; the earlier one is kept, superseded.
         Before anything is written: 404 (anyone else's message), 409 (not the dialog's latest
         answer, or one still being written), 429, 500, or 499/502/503 as for a question."""
-        async with self._admission.entered():
-            prompt = await self._admitted(tenant, caller, ip)
+        async with self._admission.entered() as left:
+            prompt = await self._admitted(tenant, caller, ip, within=left())
             if not self._llm.configured:
                 raise errors.ServiceUnavailable(
                     errors.LLM_NOT_CONFIGURED, code="llm_not_configured"
@@ -160,13 +157,44 @@ class ChatService:
         conversation = rules.conversation(prompt, target.history, target.question)
         await self._answer_turn(tenant, caller, turn, conversation, outlet)
 
-    async def _admitted(self, tenant: Tenant, caller: Identity, ip: str) -> str:
+    async def _admitted(self, tenant: Tenant, caller: Identity, ip: str, *, within: float) -> str:
         """The tenant's system prompt, once the chat rate limits let the caller in (429
-        otherwise; 500 when the prompt file is gone)."""
+        otherwise; 500 when the prompt file is gone); their hit queues at most `within`
+        seconds."""
         settings = tenant.settings
         buckets = rules.rate_limits(tenant.id, settings.limits, user_id=caller.user_id, ip=ip)
-        await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED)
+        await self._limiter.check(buckets, MINUTE, errors.CHAT_RATE_LIMITED, within=within)
         return self._prompts.for_tenant(tenant.slug, settings.prompt_file)
+
+    async def _opened(
+        self,
+        tenant: Tenant,
+        caller: Identity,
+        question: str,
+        dialog_id: UUID | None,
+        *,
+        within: float,
+    ) -> TurnRow:
+        """The turn's opening write: with other new dialogs queued at most `within` seconds
+        beside it, or, continuing a dialog, on its own (404 for one not the caller's)."""
+        if dialog_id is None:
+            turn = NewDialogTurn(
+                user_id=caller.user_id,
+                content=question,
+                title=rules.title_of(question),
+                with_reply=self._llm.configured,
+            )
+            return await self._admission.open_dialog(tenant.id, turn, within=within)
+        return await messages.start_turn(
+            self._pool,
+            tenant_id=tenant.id,
+            user_id=caller.user_id,
+            dialog_id=dialog_id,
+            content=question,
+            title=rules.title_of(question),
+            with_reply=self._llm.configured,
+            history_budget=self._settings.history_budget_chars,
+        )
 
     @contextlib.asynccontextmanager
     async def _reserved(self, tenant: Tenant, answering: bool) -> AsyncIterator[None]:

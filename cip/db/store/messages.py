@@ -5,6 +5,7 @@ closing write also counts the answer in the metrics: every answer passes there o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -85,6 +86,31 @@ async def start_turn(
     if record is None:
         raise dialog_not_found()
     return TurnRow.model_validate(dict(record))
+
+
+@dataclass(frozen=True, slots=True)
+class NewDialogTurn:
+    """A question that starts a dialog of its own."""
+
+    user_id: str
+    content: str
+    title: str
+    with_reply: bool
+
+
+async def start_dialogs(
+    db: Executor, *, tenant_id: UUID, turns: Sequence[NewDialogTurn]
+) -> list[TurnRow]:
+    """Open turns that each start a new dialog, in one statement; their rows in order."""
+    records = await Q.start_dialogs.fetch(
+        db,
+        tenant_id=tenant_id,
+        user_ids=[turn.user_id for turn in turns],
+        contents=[turn.content for turn in turns],
+        titles=[turn.title for turn in turns],
+        with_replies=[turn.with_reply for turn in turns],
+    )
+    return [TurnRow(**dict(record), history=[]) for record in records]
 
 
 async def finish_reply(
