@@ -20,7 +20,17 @@ from cip.accounts.flows import Accounts
 from cip.accounts.identity import Identities
 from cip.accounts.mailer import Mailer
 from cip.accounts.passwords import PasswordHasher
-from cip.api import auth, chat_stream, my_dialogs, my_profile, my_saved, probes, scrape, tenant_info
+from cip.api import (
+    auth,
+    chat_stream,
+    my_dialogs,
+    my_exports,
+    my_profile,
+    my_saved,
+    probes,
+    scrape,
+    tenant_info,
+)
 from cip.background import every
 from cip.chat import replies
 from cip.chat.llm import LlmClient
@@ -214,7 +224,14 @@ def setup_routes(app: web.Application) -> None:
     add_get(TENANT + "/chat/{message_id}/stream", chat_stream.resume_answer)
     add_post(TENANT + "/chat/{message_id}/regenerate", chat_stream.regenerate_answer)
     add_get(ME + "/dialogs", my_dialogs.list_dialogs)
+    # Before `/dialogs/{dialog_id}`, which would take their last segment for an id.
+    add_get(ME + "/dialogs/search", my_dialogs.search_dialogs)
+    add_get(ME + "/dialogs/export.json", my_exports.export_json)
     add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
+    app.router.add_patch(ME + "/dialogs/{dialog_id}", my_dialogs.rename_dialog)
+    app.router.add_delete(ME + "/dialogs/{dialog_id}", my_dialogs.delete_dialog)
+    add_post(ME + "/dialogs/{dialog_id}/restore", my_dialogs.restore_dialog)
+    add_get(ME + "/dialogs/{dialog_id}/export.md", my_exports.export_markdown)
     add_get(ME + "/saved", my_saved.list_saved)
     add_post(ME + "/saved", my_saved.save_item)
     app.router.add_delete(ME + "/saved/{item_id}", my_saved.delete_item)

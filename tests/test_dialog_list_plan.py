@@ -19,7 +19,7 @@ import pytest
 
 from cip.db.migrations import apply_migrations
 from cip.db.queries import Executor, queries
-from cip.db.store.dialogs import SNIPPET_CHARS
+from cip.db.store.dialogs import SOURCE_CHARS
 from support.database import DatabaseServer
 from support.fixtures import NewTenant
 
@@ -30,7 +30,7 @@ PARAMETER_TYPES = {
     "user_id": "text",
     "limit": "bigint",
     "offset": "bigint",
-    "snippet_chars": "integer",
+    "source_chars": "integer",
 }
 
 
@@ -88,7 +88,7 @@ async def plans(
         "user_id": f"'{HEAVY_USER}'",
         "limit": "20",
         "offset": str(offset),
-        "snippet_chars": str(SNIPPET_CHARS),
+        "source_chars": str(SOURCE_CHARS),
     }
     arguments = ", ".join(values[name] for name in LIST_PAGE.params)
     types = ", ".join(PARAMETER_TYPES[name] for name in LIST_PAGE.params)
