@@ -31,7 +31,7 @@ MARK_START, MARK_END = "\ue000", "\ue001"
 # ts_headline drops what its parser takes for HTML tags; the text's `<` travels as this
 # character (also taken out first) and comes back after, so a snippet shows what was written.
 LESS_THAN = "\ue002"
-HEADLINE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, MinWords=10, MaxWords=30"
+HEADLINE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, MinWords=15, MaxWords=35"
 MATCHES_PER_DIALOG = 3  # the newest matching messages shown under each dialog found
 EXPORT_PREFETCH = 200  # rows an export cursor fetches per round trip
 
