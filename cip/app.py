@@ -58,6 +58,9 @@ from cip.tenancy import TenantCache, sync_config_tenants
 API = f"/{slugs.API}/v1"
 TENANT = API + "/tenants/{tenant_id}"
 ME = TENANT + "/me"
+# One of the visitor's dialogs. The id never takes the names of the routes beside it, so a PATCH
+# of `…/dialogs/search` is a 405 like any method a route lacks, not a malformed dialog id.
+DIALOG = ME + r"/dialogs/{dialog_id:(?!(?:search|export\.json)$)[^/]+}"
 
 
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
@@ -224,14 +227,13 @@ def setup_routes(app: web.Application) -> None:
     add_get(TENANT + "/chat/{message_id}/stream", chat_stream.resume_answer)
     add_post(TENANT + "/chat/{message_id}/regenerate", chat_stream.regenerate_answer)
     add_get(ME + "/dialogs", my_dialogs.list_dialogs)
-    # Before `/dialogs/{dialog_id}`, which would take their last segment for an id.
     add_get(ME + "/dialogs/search", my_dialogs.search_dialogs)
     add_get(ME + "/dialogs/export.json", my_exports.export_json)
-    add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
-    app.router.add_patch(ME + "/dialogs/{dialog_id}", my_dialogs.rename_dialog)
-    app.router.add_delete(ME + "/dialogs/{dialog_id}", my_dialogs.delete_dialog)
-    add_post(ME + "/dialogs/{dialog_id}/restore", my_dialogs.restore_dialog)
-    add_get(ME + "/dialogs/{dialog_id}/export.md", my_exports.export_markdown)
+    add_get(DIALOG, my_dialogs.get_dialog)
+    app.router.add_patch(DIALOG, my_dialogs.rename_dialog)
+    app.router.add_delete(DIALOG, my_dialogs.delete_dialog)
+    add_post(DIALOG + "/restore", my_dialogs.restore_dialog)
+    add_get(DIALOG + "/export.md", my_exports.export_markdown)
     add_get(ME + "/saved", my_saved.list_saved)
     add_post(ME + "/saved", my_saved.save_item)
     app.router.add_delete(ME + "/saved/{item_id}", my_saved.delete_item)

@@ -361,3 +361,15 @@ async def test_previews_are_plain_text_cut_at_a_word(
         " delivery takes five working…"
     )
     assert len(item["preview"]) <= 120 and len(item["title"]) <= 120
+
+
+async def test_the_routes_beside_a_dialog_are_not_taken_for_its_id(
+    client: Client, new_tenant: NewTenant
+) -> None:
+    tenant = await new_tenant()
+    for name in ("search", "export.json"):
+        for method in ("PATCH", "DELETE"):
+            response = await client.request(
+                method, dialogs_url(tenant.id, f"/{name}"), json={}, headers=guest("alice")
+            )
+            assert response.status == 405, (method, name)
