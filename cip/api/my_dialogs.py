@@ -4,14 +4,13 @@ dialog renamed, deleted and restored (within the undo window); the search across
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from cip import keys
-from cip.api.params import CALLER_ERRORS, MessagePageIn, PageIn
+from cip.api.params import CALLER_ERRORS, LineText, MessagePageIn, PageIn
 from cip.chat.replies import read_dialog
 from cip.db.store import dialogs
 from cip.db.store.dialogs import DialogRow, DialogSummaryRow, FoundDialogRow, MatchRow
@@ -20,22 +19,7 @@ from cip.http.context import visitor
 from cip.http.jsonio import json_response, parse_json, parse_query, path_uuid
 from cip.http.openapi import endpoint
 
-MAX_LINE = 200  # characters of a title and of a search
 MAX_SEARCH_DIALOGS = 50
-
-
-def _no_control_characters(value: str) -> str:
-    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
-        raise ValueError("must not contain control characters (line breaks, tabs, ...)")
-    return value
-
-
-# A title or a search: one line, trimmed, 1-200 characters after trimming.
-LineText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LINE),
-    AfterValidator(_no_control_characters),
-]
 
 
 class DialogChangeIn(BaseModel):
