@@ -68,12 +68,13 @@ function dialogItem(dialog) {
   link.append(element('small', 'meta', meta.join(' · ')));
   const item = element('li', 'item');
   item.dataset.dialogId = dialog.id;
-  const actions = element('div', 'item-actions');
-  const rename = button('secondary rename', t('dialogs.rename'));
+  const actions = element('div', 'item-actions dialog-actions');
+  const rename = button('link-button rename', t('dialogs.rename'));
   rename.addEventListener('click', () => startRename(item, dialog));
-  const download = button('secondary download', t('dialogs.download'));
+  const download = button('link-button download', t('dialogs.downloadShort'));
+  download.setAttribute('aria-label', t('dialogs.download'));
   download.addEventListener('click', () => downloadDialog(dialog.id, download));
-  const remove = button('danger delete', t('dialogs.delete'));
+  const remove = button('link-button danger delete', t('dialogs.delete'));
   remove.addEventListener('click', () => deleteDialog(item, dialog, remove));
   actions.append(rename, download, remove);
   item.append(link, actions);

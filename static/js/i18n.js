@@ -79,6 +79,7 @@ export const TEXTS = {
     'dialogs.undo': 'Отменить',
     'dialogs.restored': 'Диалог восстановлен.',
     'dialogs.download': 'Скачать (Markdown)',
+    'dialogs.downloadShort': 'Скачать',
     'dialogs.exportAll': 'Скачать все диалоги (JSON)',
 
     'pager.label': 'Страницы',
@@ -244,6 +245,7 @@ export const TEXTS = {
     'dialogs.undo': 'Undo',
     'dialogs.restored': 'Dialog restored.',
     'dialogs.download': 'Download (Markdown)',
+    'dialogs.downloadShort': 'Download',
     'dialogs.exportAll': 'Download all dialogs (JSON)',
 
     'pager.label': 'Pages',
