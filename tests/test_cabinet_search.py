@@ -12,9 +12,11 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from cip.db.queries import queries
+from cip.db.migrations import apply_migrations
+from cip.db.queries import Executor, queries
 from cip.db.store.dialogs import HEADLINE_OPTIONS, LESS_THAN, MARK_END, MARK_START, SOURCE_CHARS
 from support.cabinet_data import CabinetData, guest, iso, one_row
+from support.database import DatabaseServer
 from support.fixtures import Client, NewTenant
 from support.plans import HEAVY_USER, load, nodes
 
@@ -180,6 +182,62 @@ async def test_a_query_of_200_characters_and_odd_syntax_is_answered(
         assert (await search(client, tenant.id, "alice", q))["items"] == []
 
 
+async def search_plans(
+    connection: Executor, tenant_id: UUID, *, analyze: bool = False
+) -> dict[str, tuple[dict[str, Any], str]]:
+    """The search's plan (JSON, text) for a word in one dialog of HEAVY_USER (`refund`) and for
+    one in every message (`message`), planned for its values as the search runs it."""
+    values = {
+        "tenant_id": f"'{tenant_id}'::uuid",
+        "user_id": f"'{HEAVY_USER}'",
+        "limit": "20",
+        "per_dialog": "3",
+        "hidden": f"'{MARK_START}{MARK_END}{LESS_THAN}'",
+        "less_than": f"'{LESS_THAN}'",
+        "options": "'" + HEADLINE_OPTIONS.replace("'", "''") + "'",
+        "source_chars": str(SOURCE_CHARS),
+    }
+    types = {"tenant_id": "uuid", "user_id": "text", "query": "text", "limit": "bigint"}
+    types |= {"per_dialog": "bigint", "hidden": "text", "less_than": "text", "options": "text"}
+    types |= {"source_chars": "integer"}
+    await connection.execute(
+        "UPDATE message SET content = content || ' refund' WHERE tenant_id = $1"
+        " AND dialog_id = (SELECT id FROM dialog WHERE tenant_id = $1 AND user_id = $2"
+        " ORDER BY updated_at DESC LIMIT 1)",
+        tenant_id,
+        HEAVY_USER,
+    )
+    await connection.execute("ANALYZE message")
+    await connection.execute(
+        f"PREPARE search_plan ({', '.join(types[name] for name in SEARCH.params)}) AS {SEARCH.sql}"
+    )
+    await connection.execute("SET plan_cache_mode = force_custom_plan")
+    options = "ANALYZE, BUFFERS, " if analyze else ""
+    found = {}
+    try:
+        for word in ("refund", "message"):
+            arguments = ", ".join(
+                f"'{word}'" if name == "query" else values[name] for name in SEARCH.params
+            )
+            explain = f"EXPLAIN (%s) EXECUTE search_plan ({arguments})"
+            raw = await connection.fetchval(explain % f"{options}FORMAT JSON")
+            text = await connection.fetch(explain % f"{options}COSTS OFF")
+            found[word] = (
+                (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"],
+                "\n".join(row[0] for row in text),
+            )
+    finally:
+        await connection.execute("DEALLOCATE search_plan")
+        await connection.execute("RESET plan_cache_mode")
+    return found
+
+
+def assert_served_by_the_gin_index(plan: dict[str, Any], text: str) -> None:
+    scans = [(node["Node Type"], node.get("Index Name")) for node in nodes(plan)]
+    assert ("Bitmap Index Scan", "message_search") in scans, text
+    assert not [scan for scan in scans if scan[0] == "Seq Scan"], text
+
+
 async def test_the_search_uses_the_gin_index_for_a_visitor_with_many_messages(
     pool: asyncpg.Pool, new_tenant: NewTenant
 ) -> None:
@@ -192,43 +250,31 @@ async def test_the_search_uses_the_gin_index_for_a_visitor_with_many_messages(
         await load(
             connection, tenant.id, heavy_dialogs=500, other_dialogs=5_000, messages_per_dialog=4
         )
-        await connection.execute(
-            "UPDATE message SET content = content || ' refund' WHERE tenant_id = $1"
-            " AND dialog_id = (SELECT id FROM dialog WHERE tenant_id = $1 AND user_id = $2"
-            " ORDER BY updated_at DESC LIMIT 1)",
-            tenant.id,
-            HEAVY_USER,
+        for plan, text in (await search_plans(connection, tenant.id)).values():
+            assert_served_by_the_gin_index(plan, text)
+
+
+@pytest.mark.slow
+async def test_the_search_in_a_tenant_of_a_million_messages(
+    database_server: DatabaseServer,
+) -> None:
+    """A visitor with 100,000 messages among 1,000,000: the plans, with their timings."""
+    url = database_server.create_database("cip_search_plan")
+    apply_migrations(url)
+    connection = await asyncpg.connect(url)
+    try:
+        tenant_id = await connection.fetchval(
+            "INSERT INTO tenant (slug, name) VALUES ('load', 'Load') RETURNING id"
         )
-        await connection.execute("ANALYZE message")
-        values = {
-            "tenant_id": f"'{tenant.id}'::uuid",
-            "user_id": f"'{HEAVY_USER}'",
-            "limit": "20",
-            "per_dialog": "3",
-            "hidden": f"'{MARK_START}{MARK_END}{LESS_THAN}'",
-            "less_than": f"'{LESS_THAN}'",
-            "options": "'" + HEADLINE_OPTIONS.replace("'", "''") + "'",
-            "source_chars": str(SOURCE_CHARS),
-        }
-        types = {"tenant_id": "uuid", "user_id": "text", "query": "text", "limit": "bigint"}
-        types |= {"per_dialog": "bigint", "hidden": "text", "less_than": "text", "options": "text"}
-        types |= {"source_chars": "integer"}
-        await connection.execute(
-            f"PREPARE search_plan ({', '.join(types[name] for name in SEARCH.params)})"
-            f" AS {SEARCH.sql}"
+        await load(
+            connection,
+            tenant_id,
+            heavy_dialogs=10_000,
+            other_dialogs=90_000,
+            messages_per_dialog=10,
         )
-        await connection.execute("SET plan_cache_mode = force_custom_plan")
-        try:
-            for word in ("refund", "message"):  # in one dialog; in every message
-                arguments = ", ".join(
-                    f"'{word}'" if name == "query" else values[name] for name in SEARCH.params
-                )
-                explain = f"EXPLAIN (FORMAT JSON) EXECUTE search_plan ({arguments})"
-                raw = await connection.fetchval(explain)
-                plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-                scans = [(node["Node Type"], node.get("Index Name")) for node in nodes(plan)]
-                assert ("Bitmap Index Scan", "message_search") in scans, (word, scans)
-                assert not [scan for scan in scans if scan[0] == "Seq Scan"], (word, scans)
-        finally:
-            await connection.execute("DEALLOCATE search_plan")
-            await connection.execute("RESET plan_cache_mode")
+        for word, (plan, text) in (await search_plans(connection, tenant_id, analyze=True)).items():
+            print(f"\n--- {word}\n{text}")
+            assert_served_by_the_gin_index(plan, text)
+    finally:
+        await connection.close()
