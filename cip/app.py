@@ -25,6 +25,7 @@ from cip.api import (
     chat_stream,
     feedback,
     my_dialogs,
+    my_exports,
     my_profile,
     my_saved,
     probes,
@@ -59,6 +60,9 @@ from cip.tenancy import TenantCache, sync_config_tenants
 API = f"/{slugs.API}/v1"
 TENANT = API + "/tenants/{tenant_id}"
 ME = TENANT + "/me"
+# One of the visitor's dialogs. The id never takes the names of the routes beside it, so a PATCH
+# of `…/dialogs/search` is a 405 like any method a route lacks, not a malformed dialog id.
+DIALOG = ME + r"/dialogs/{dialog_id:(?!(?:search|export\.json)$)[^/]+}"
 
 
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
@@ -230,7 +234,13 @@ def setup_routes(app: web.Application) -> None:
     add_post(TENANT + "/messages/{message_id}/feedback", feedback.rate_answer)
     app.router.add_delete(TENANT + "/messages/{message_id}/feedback", feedback.clear_rating)
     add_get(ME + "/dialogs", my_dialogs.list_dialogs)
-    add_get(ME + "/dialogs/{dialog_id}", my_dialogs.get_dialog)
+    add_get(ME + "/dialogs/search", my_dialogs.search_dialogs)
+    add_get(ME + "/dialogs/export.json", my_exports.export_json)
+    add_get(DIALOG, my_dialogs.get_dialog)
+    app.router.add_patch(DIALOG, my_dialogs.rename_dialog)
+    app.router.add_delete(DIALOG, my_dialogs.delete_dialog)
+    add_post(DIALOG + "/restore", my_dialogs.restore_dialog)
+    add_get(DIALOG + "/export.md", my_exports.export_markdown)
     add_get(ME + "/saved", my_saved.list_saved)
     add_post(ME + "/saved", my_saved.save_item)
     app.router.add_delete(ME + "/saved/{item_id}", my_saved.delete_item)

@@ -248,6 +248,8 @@ class LimitsConfig(Section):
     cabinet_writes_per_user_per_minute: int = Field(30, ge=1)
     cabinet_writes_per_ip_per_minute: int = Field(120, ge=1)
     saved_items_per_visitor: int = Field(1000, ge=1)
+    # A dialog its visitor deleted can be restored this long; housekeeping purges it after.
+    dialog_undo_seconds: int = Field(30, ge=1, le=3600)
 
 
 class BrandConfig(Section):

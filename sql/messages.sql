@@ -2,7 +2,7 @@
 -- A chat turn's opening write, in one statement: continue the caller's dialog (bumping its
 -- updated_at) or create one, insert the user message and, when a reply will be streamed, the
 -- assistant placeholder (status 'streaming'). No row comes back when :dialog_id names a dialog
--- that is not this (tenant, user)'s, and then nothing is written.
+-- that is not this (tenant, user)'s, or one they deleted, and then nothing is written.
 -- `history` is what precedes the question (`dialog_history`, migration 0007: the newest earlier
 -- messages whose characters fit :history_budget, oldest first).
 -- The placeholder is dated one microsecond after the question so the pair keeps its order.
@@ -15,6 +15,7 @@ WITH new_dialog AS (
     UPDATE dialog
     SET updated_at = now()
     WHERE tenant_id = :tenant_id AND id = :dialog_id::uuid AND user_id = :user_id
+      AND deleted_at IS NULL
     RETURNING id
 ), question AS (
     INSERT INTO message (tenant_id, dialog_id, role, content)
@@ -242,6 +243,7 @@ WITH target AS (
                           WHERE later.tenant_id = :tenant_id
                             AND later.dialog_id = message.dialog_id
                             AND (later.created_at, later.id) > (message.created_at, message.id)))
+      AND dialog.deleted_at IS NULL
 ), question AS (
     SELECT message.id, message.content, message.created_at
     FROM message, target

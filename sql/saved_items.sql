@@ -3,14 +3,25 @@
 -- name: list_page
 -- One page, newest first, with the total and, for `message` items, the message itself, in
 -- one round trip. `total` always yields a row, so an offset past the end still reports it.
-WITH total AS (
-    SELECT count(*) AS total
+-- An item of a message in a dialog the visitor deleted is left out (`hidden`): it goes with
+-- the dialog, or comes back with it.
+WITH visible AS (
+    SELECT saved_item.id, saved_item.type, saved_item.reference_id, saved_item.message_id,
+           saved_item.note, saved_item.created_at
     FROM saved_item
-    WHERE tenant_id = :tenant_id AND user_id = :user_id
+    WHERE saved_item.tenant_id = :tenant_id AND saved_item.user_id = :user_id
+      AND NOT EXISTS (
+          SELECT 1
+          FROM message
+          JOIN dialog ON dialog.tenant_id = message.tenant_id AND dialog.id = message.dialog_id
+          WHERE message.tenant_id = :tenant_id AND message.id = saved_item.message_id
+            AND dialog.deleted_at IS NOT NULL
+      )
+), total AS (
+    SELECT count(*) AS total FROM visible
 ), page AS (
     SELECT id, type, reference_id, message_id, note, created_at
-    FROM saved_item
-    WHERE tenant_id = :tenant_id AND user_id = :user_id
+    FROM visible
     ORDER BY created_at DESC, id DESC
     LIMIT :limit OFFSET :offset
 )
@@ -37,7 +48,7 @@ WITH checks AS (
                 JOIN dialog ON dialog.tenant_id = message.tenant_id
                            AND dialog.id = message.dialog_id
                 WHERE message.tenant_id = :tenant_id AND message.id = :message_id
-                  AND dialog.user_id = :user_id
+                  AND dialog.user_id = :user_id AND dialog.deleted_at IS NULL
             )) AS found,
            ((SELECT count(*)
              FROM saved_item

@@ -154,3 +154,27 @@ WHERE tenant_id = :tenant_id
         AND updated_at < now() - make_interval(days => :retention_days::integer)
       LIMIT :batch FOR UPDATE SKIP LOCKED
   ));
+
+-- name: delete_discarded_messages
+-- Messages of the dialogs their visitor deleted longer than :undo_seconds ago (past restore;
+-- found through dialog_deleted); their saved items go with them (foreign key).
+DELETE FROM message
+WHERE tenant_id = :tenant_id AND id = ANY(ARRAY(
+    SELECT message.id
+    FROM dialog
+    JOIN message ON message.tenant_id = dialog.tenant_id AND message.dialog_id = dialog.id
+    WHERE dialog.tenant_id = :tenant_id
+      AND dialog.deleted_at < now() - make_interval(secs => :undo_seconds::float8)
+    LIMIT :batch FOR UPDATE OF message SKIP LOCKED
+));
+
+-- name: delete_discarded_dialogs
+-- The deleted dialogs themselves, once emptied. Restore no longer reaches them (its window
+-- has passed), so nothing brings one back meanwhile.
+DELETE FROM dialog
+WHERE tenant_id = :tenant_id AND id = ANY(ARRAY(
+    SELECT id FROM dialog
+    WHERE tenant_id = :tenant_id
+      AND deleted_at < now() - make_interval(secs => :undo_seconds::float8)
+    LIMIT :batch FOR UPDATE SKIP LOCKED
+));

@@ -80,7 +80,7 @@ async def test_list_is_the_whole_summary_newest_first(
             {
                 "id": str(first),
                 "title": "How much is shipping?",
-                "preview": "Shipping is **free**.",
+                "preview": "Shipping is free.",  # the answer's text, without its markdown
                 "message_count": 2,
                 "created_at": iso(rows[first]["created_at"]),
                 "updated_at": iso(rows[first]["updated_at"]),
@@ -101,8 +101,9 @@ async def test_title_and_preview_are_the_start_of_first_user_and_last_message(
     )
     response = await client.get(dialogs_url(tenant.id), headers=guest("alice"))
     [item] = (await response.json())["items"]
-    assert item["title"] == "Q" * 120
-    assert item["preview"] == "A" * 120
+    # One word longer than the snippet: cut mid-word, the ellipsis within the 120 characters.
+    assert item["title"] == "Q" * 119 + "…"
+    assert item["preview"] == "A" * 119 + "…"
     assert item["message_count"] == 3
 
 

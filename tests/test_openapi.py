@@ -57,7 +57,7 @@ async def test_every_route_with_a_body_documents_413_and_415(client: Client) -> 
         for method, operation in operations.items()
         if "requestBody" in operation
     }
-    assert len(with_body) == 9
+    assert len(with_body) == 10
     for route, responses in with_body.items():
         assert responses["413"]["description"] == "Body too large", route
         assert responses["415"]["description"] == "Body is not application/json", route

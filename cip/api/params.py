@@ -64,3 +64,18 @@ NoteText = Annotated[
 ProfileText = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=256), AfterValidator(_blank_is_none)
 ]
+
+
+def _no_control_characters(value: str) -> str:
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+        raise ValueError("must not contain control characters (line breaks, tabs, ...)")
+    return value
+
+
+# One line: a dialog's title, a search. Trimmed, 1-200 characters after trimming, no control
+# character (C0, DEL, C1).
+LineText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]

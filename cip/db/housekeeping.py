@@ -1,5 +1,6 @@
-"""Rows nobody needs any more: rate-limit windows that ended long ago, tokens long expired, and
-the dialogs each tenant keeps no longer than its `retention_days`."""
+"""Rows nobody needs any more: rate-limit windows that ended long ago, tokens long expired, the
+dialogs each tenant keeps no longer than its `retention_days`, and the dialogs visitors deleted
+once their undo window (`[limits] dialog_undo_seconds`) has passed."""
 
 from __future__ import annotations
 
@@ -24,11 +25,26 @@ async def prune(db: Executor, *, at: float) -> None:
 
 
 async def purge_expired_dialogs(db: Executor, config: Config) -> None:
-    """Each tenant with a `retention_days` loses the dialogs idle for longer, their messages
-    and saved items with them, in batches; one tenant at a time (every statement stays inside
-    one tenant). Several instances may purge at once: each skips the rows another holds."""
+    """Each tenant loses the dialogs its visitors deleted past their undo window and, with a
+    `retention_days`, the dialogs idle for longer, their messages and saved items with them,
+    in batches; one tenant at a time (every statement stays inside one tenant). Several
+    instances may purge at once: each skips the rows another holds."""
     for row in await tenants.list_all(db):
-        days = settings_of(row.settings, config).retention_days
+        settings = settings_of(row.settings, config)
+        discarded = await tenant_data.purge_discarded(
+            db,
+            tenant_id=row.id,
+            undo_seconds=settings.limits.dialog_undo_seconds,
+            batch=PURGE_BATCH,
+        )
+        if discarded["dialog"]:
+            log.info(
+                "tenant %s: purged %d deleted dialog(s), %d message(s)",
+                row.id,
+                discarded["dialog"],
+                discarded["message"],
+            )
+        days = settings.retention_days
         if not days:
             continue
         purged = await tenant_data.purge_expired(

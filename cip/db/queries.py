@@ -73,7 +73,7 @@ class Statement:
         return await db.execute(self.sql, *self.args(values))
 
     def cursor(
-        self, connection: asyncpg.Connection, *, prefetch: int, **values: Any
+        self, connection: asyncpg.Connection | PoolConnectionProxy, *, prefetch: int, **values: Any
     ) -> CursorFactory[asyncpg.Record]:
         """The rows as a server-side cursor, `prefetch` at a time (iterate it inside a
         transaction): memory holds one batch, whatever the number of rows."""

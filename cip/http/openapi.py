@@ -86,10 +86,14 @@ class ErrorOut(BaseModel):
 
 
 Body = type[BaseModel] | Literal["sse"] | None
-# What a status answers: a body as above, plain text ("text"), an HTML page ("html"), or (for
-# an error) the description of the envelope.
-Response = Body | Literal["text", "html"] | str
-PLAIN = {"text": ("text/plain", "Text"), "html": ("text/html", "An HTML page")}
+# What a status answers: a body as above, plain text ("text"), an HTML page ("html"), a
+# Markdown file ("markdown"), or (for an error) the description of the envelope.
+Response = Body | Literal["text", "html", "markdown"] | str
+PLAIN = {
+    "text": ("text/plain", "Text"),
+    "html": ("text/html", "An HTML page"),
+    "markdown": ("text/markdown", "A Markdown file"),
+}
 
 
 @dataclass(frozen=True)

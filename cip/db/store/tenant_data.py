@@ -117,3 +117,15 @@ async def purge_expired(
 def _count(status: str) -> int:
     """The row count of a command's status (`DELETE 1000`)."""
     return int(status.rsplit(" ", 1)[1])
+
+
+async def purge_discarded(
+    db: Executor, *, tenant_id: UUID, undo_seconds: float, batch: int
+) -> dict[str, int]:
+    """The tenant's dialogs their visitors deleted more than `undo_seconds` ago, their
+    messages first, in batches; how many of each."""
+    discarded = {"tenant_id": tenant_id, "undo_seconds": undo_seconds, "batch": batch}
+    return {
+        "message": await delete_batches(db, Q.delete_discarded_messages, **discarded),
+        "dialog": await delete_batches(db, Q.delete_discarded_dialogs, **discarded),
+    }
