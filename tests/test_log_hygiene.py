@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -239,6 +240,8 @@ async def raw_exchange(port: int, request: bytes) -> bytes:
         return await reader.read()
     finally:
         writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()  # closed before the test's loop is, not by the GC later
 
 
 async def send_cut_body(port: int, request: bytes, sent: int) -> None:

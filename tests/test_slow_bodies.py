@@ -5,6 +5,7 @@ once (429, connection closed); whole bodies and requests without one are not cou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from cip import keys
@@ -46,8 +47,10 @@ class RawClient:
         """Whether the server closed the connection (waits for it to say either way)."""
         return await self.reader.read(1) == b""
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()  # closed before the test's loop is
 
 
 async def arriving(client: Client, count: int) -> None:
@@ -73,7 +76,7 @@ async def test_a_body_that_does_not_arrive_in_time_is_408_and_closed(
             status, answer = await raw.answer()
             closed = await raw.closed()
     finally:
-        raw.close()
+        await raw.close()
     assert (status, answer, closed) == (
         408,
         {"detail": "The request body did not arrive in time.", "code": "body_timeout"},
@@ -118,8 +121,8 @@ async def test_one_address_may_trickle_only_so_many_bodies(
             again.writer.write(body[5:])
             await again.writer.drain()
             status, _ = await again.answer()
-            again.close()
+            await again.close()
             assert status == 200
     finally:
         for raw in [*slow, extra]:
-            raw.close()
+            await raw.close()

@@ -181,7 +181,7 @@ async def workers(
     """A burst of `size` new visitors against apps with each number of worker processes (and
     the fake directly), in rotating order; the TTFT each added at p99, median of the rounds."""
     sides = {"direct": direct} | {
-        f"{count} workers": visitors(app, lambda n: str(uuid.uuid4()))
+        f"{count} worker" + "s" * (count > 1): visitors(app, lambda n: str(uuid.uuid4()))
         for count, app in apps.items()
     }
     seen: dict[str, list[Burst]] = {name: [] for name in sides}

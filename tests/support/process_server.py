@@ -12,6 +12,7 @@ request. Servers still running when the test ends are killed (their workers foll
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -193,6 +194,8 @@ async def refused(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
     return False
 
 
