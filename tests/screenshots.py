@@ -3,9 +3,8 @@
 loopback port, the fake DeepSeek streaming the answers, Debian's Chromium.
 
 Run with `python -m pytest tests/screenshots.py` (the suite itself does not collect this
-file). Each function below takes one scene; a new scene (the cabinet's search results, say:
-ask a few questions with `ask`, open `/{slug}/my/dialogs`, search) is one more function of
-the same shape, ending with `shoot(page, name)`.
+file). Each function below takes one scene; a new scene is one more function of the same
+shape, ending with `shoot(page, name)`.
 """
 
 from __future__ import annotations
@@ -139,3 +138,34 @@ async def test_branded_tenant_in_dark_mode(
     await page.locator(".quick-reply").first.click()
     await expect(page.locator(COMPLETE)).to_contain_text("priority support")
     await shoot(page, f"brand-dark-{device}-answer")
+
+
+@pytest.mark.parametrize(("viewport", "device"), [(DESKTOP, "desktop"), (PHONE, "phone")])
+async def test_cabinet_search_results(
+    site: LiveServer,
+    browser: Browser,
+    fake_llm: FakeLlm,
+    new_tenant: NewTenant,
+    viewport: ViewportSize,
+    device: str,
+) -> None:
+    tenant = await new_tenant(locale="en")
+    page = await browser.new_page(viewport)
+    await page.goto(f"{site.url}/{tenant.slug}/chat")
+    for question, answer in (
+        (
+            "How long do refunds take?",
+            "Refunds take **five** business days after we get the parcel.",
+        ),
+        ("Do you ship to Canada?", "Yes: shipping to Canada takes about a week."),
+        ("Can I get a refund for a gift?", "Yes, a gift can be refunded to the buyer's card."),
+    ):
+        fake_llm.script = Script(deltas=[answer])
+        await page.locator("#new-dialog").click()
+        await ask(page, question)
+        await expect(page.locator(COMPLETE).last).to_contain_text(answer.split()[-1])
+    await page.goto(f"{site.url}/{tenant.slug}/my/dialogs")
+    await page.get_by_label("Search my dialogs").fill("refund")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#search-results mark").first).to_be_visible()
+    await shoot(page, f"cabinet-search-{device}")

@@ -77,13 +77,34 @@ export function addAnswerActions(article, message) {
 
 const feedbackPath = (id) => apiPath(`/messages/${encodeURIComponent(id)}/feedback`);
 
+const SVG = 'http://www.w3.org/2000/svg';
+// A thumb up, drawn here (an emoji would be a blank box where no emoji font is installed).
+const THUMB_UP = 'M2 10h4v11H2zM8 21V10l4.5-8C14 2 15 3 15 4.5L14.2 9H20a2 2 0 0 1 2 2.3l-1.6 7.9A2.2 2.2 0 0 1 18.3 21z';
+
+/** A thumb up or down icon, in the text's colour. */
+function thumb(direction) {
+  const icon = document.createElementNS(SVG, 'svg');
+  icon.setAttribute('viewBox', '0 0 24 24');
+  icon.setAttribute('width', '18');
+  icon.setAttribute('height', '18');
+  icon.setAttribute('aria-hidden', 'true');
+  icon.setAttribute('focusable', 'false');
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', THUMB_UP);
+  path.setAttribute('fill', 'currentColor');
+  if (direction === 'down') path.setAttribute('transform', 'rotate(180 12 12)');
+  icon.append(path);
+  return icon;
+}
+
 /** Thumbs up and down (pressed: the visitor's rating; pressed again: cleared), and, once
  * rated, a field for an optional comment. */
 function ratingControls(message) {
   let rating = message.feedback ?? null;
   const comment = commentForm(message, () => rating);
   const buttons = ['up', 'down'].map((value) => {
-    const rate = newButton(`rate rate-${value} link-button`, value === 'up' ? '👍' : '👎');
+    const rate = newButton(`rate rate-${value} link-button`, '');
+    rate.append(thumb(value));
     rate.dataset.rating = value;
     rate.setAttribute('aria-label', value === 'up' ? t('answer.rateUp') : t('answer.rateDown'));
     rate.addEventListener('click', async () => {
