@@ -31,7 +31,11 @@ CREATE TABLE knowledge_chunk (
     FOREIGN KEY (tenant_id, document_id)
         REFERENCES knowledge_document (tenant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX knowledge_chunk_search ON knowledge_chunk USING gin (search);
+-- fastupdate off: new entries go straight into the index, not into a pending list that every
+-- search reads through until a vacuum merges it (documents are written rarely, searched for
+-- every question).
+CREATE INDEX knowledge_chunk_search ON knowledge_chunk USING gin (search)
+    WITH (fastupdate = off);
 
 -- The chunks an answer was given from (document, heading path, excerpt), as its `sources`
 -- event sent them; NULL for an answer given without any.
