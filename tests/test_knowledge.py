@@ -4,6 +4,7 @@ sent as `event: sources`, stored with the answer and shown by the dialog view.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,15 @@ from typing import Any
 import asyncpg
 import pytest
 
+from cip.db.store.knowledge import FoundChunk
 from cip.db.store.tenants import TenantRow
+from cip.knowledge.retrieval import excerpt, within_budget
 from support.chat_client import chat_ok, guest
 from support.cli import cip
 from support.fake_llm import FakeLlm, Script
 from support.fixtures import Client, NewTenant
 from support.pdf import text_pdf
+from support.sse_events import parse_sse, without_pings
 
 CONFIG = """[knowledge]
 max_document_bytes = 4096
@@ -263,3 +267,77 @@ async def test_a_tenant_without_documents_gets_the_plain_prompt(
     events = await chat_ok(chat_client, tenant, user_id=guest(), message="Returns?")
     assert "sources" not in [name for name, _ in events]
     assert "[1]" not in system_message(fake_llm)
+
+
+async def test_a_resumed_or_replayed_answer_names_its_sources_again(
+    kb: Any, chat_client: Client, fake_llm: FakeLlm, new_tenant: NewTenant
+) -> None:
+    tenant, user = await new_tenant(locale="en"), guest()
+    assert kb("add", "--tenant", tenant.slug, "faq.md", files={"faq.md": FAQ}).returncode == 0
+    ending = asyncio.Event()
+    fake_llm.script = Script(deltas=["Within ", "30 days."], hold_ending=ending)
+    asking = asyncio.create_task(
+        chat_client.post(
+            f"/api/v1/tenants/{tenant.id}/chat",
+            json={"user_id": user, "message": "Can anvils be returned?"},
+        )
+    )
+    while not fake_llm.requests:
+        await asyncio.sleep(0.01)
+    message_id = await wait_for_streaming_answer(chat_client, tenant, user)
+    url = f"/api/v1/tenants/{tenant.id}/chat/{message_id}/stream"
+    headers = {"X-User-Id": user}
+
+    async def replayed() -> list[tuple[str, Any]]:
+        response = await chat_client.get(url, headers=headers, params={"last_event_id": "0"})
+        assert response.status == 200, await response.text()
+        return without_pings(parse_sse(await response.text()))
+
+    resuming = asyncio.create_task(replayed())  # live, from this instance's memory
+    ending.set()
+    first = await resuming
+    await (await asyncio.wait_for(asking, 10)).text()
+    stored = await replayed()  # from the stored answer
+    for events in (first, stored):
+        assert [name for name, _ in events[:2]] == ["meta", "sources"]
+        assert events[1][1]["sources"][0]["heading_path"] == ["Acme", "Returns"]
+        assert (
+            "".join(
+                data["content"]
+                for name, data in events
+                if name == "message" and isinstance(data, dict)
+            )
+            == "Within 30 days."
+        )
+
+
+async def wait_for_streaming_answer(client: Client, tenant: TenantRow, user: str) -> str:
+    """The id of the visitor's answer being written, once the dialog view shows it."""
+    for _ in range(200):
+        listed = await client.get(
+            f"/api/v1/tenants/{tenant.id}/me/dialogs", headers={"X-User-Id": user}
+        )
+        items = (await listed.json())["items"]
+        if items:
+            view = await client.get(
+                f"/api/v1/tenants/{tenant.id}/me/dialogs/{items[0]['id']}",
+                headers={"X-User-Id": user},
+            )
+            messages = (await view.json())["messages"]
+            if len(messages) == 2:
+                return str(messages[1]["id"])
+        await asyncio.sleep(0.02)
+    raise AssertionError("the answer never showed")
+
+
+def test_the_chunks_given_stay_within_the_character_budget() -> None:
+    chunks = [
+        FoundChunk(name="a.md", heading_path=[], content="x" * 40, rank=0.3),
+        FoundChunk(name="b.md", heading_path=[], content="y" * 40, rank=0.2),
+        FoundChunk(name="c.md", heading_path=[], content="z" * 40, rank=0.1),
+    ]
+    assert [c.name for c in within_budget(chunks, 100)] == ["a.md", "b.md"]
+    [cut] = within_budget(chunks, 10)
+    assert cut.content == "x" * 10
+    assert excerpt("word " * 100) == ("word " * 60)[:299].rstrip() + "…"
+    assert len(excerpt("word " * 100)) <= 300
