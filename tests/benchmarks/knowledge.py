@@ -72,15 +72,19 @@ WHERE document.tenant_id = $1
 
 
 async def rows(database_url: str) -> list[Row]:
+    """The suite's rows; its tenants are deleted afterwards, so that every run (and every
+    other suite) finds the index as it was."""
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2, init=init_connection)
     try:
         return await _quality(pool) + await _latency(pool)
     finally:
+        await pool.execute("DELETE FROM tenant WHERE slug LIKE 'kb-bench-%'", timeout=600)
+        await pool.execute("VACUUM ANALYZE knowledge_chunk", timeout=600)
         await pool.close()
 
 
 async def _tenant(pool: asyncpg.Pool, name: str) -> uuid.UUID:
-    slug = f"kb-{name}-{uuid.uuid4().hex[:6]}"
+    slug = f"kb-bench-{name}-{uuid.uuid4().hex[:6]}"
     tenant_id: uuid.UUID = await pool.fetchval(
         "INSERT INTO tenant (slug, name) VALUES ($1, $2) RETURNING id", slug, name
     )
