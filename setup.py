@@ -28,6 +28,7 @@ setup(
         "jinja2>=3.1.6",
         "uvloop>=0.19; sys_platform != 'win32'",
         "prometheus-client>=0.20",  # multiprocess gauges by `multiprocess_mode="livesum"`
+        "pypdf>=5.0",  # the text of PDF documents in the knowledge base
     ],
     extras_require={
         "test": [

@@ -199,6 +199,7 @@ async def services(app: web.Application) -> None:
         limiter=app[keys.LIMITER],
         mailer=app[keys.MAILER],
         settings=config.llm,
+        knowledge=config.knowledge,
         admission=Admission(pool, config.server.chat_admission_wait),
     )
     app[keys.ACCOUNTS] = Accounts(

@@ -1,5 +1,6 @@
-"""Command line: `cip serve | migrate | tenant … | visitor … | usage` (also `python -m cip`).
-The tenant, visitor and usage commands themselves are in `cip.tenant_commands`."""
+"""Command line: `cip serve | migrate | tenant … | visitor … | usage | kb …` (also
+`python -m cip`). The tenant, visitor and usage commands themselves are in
+`cip.tenant_commands`, the knowledge base's in `cip.knowledge.commands`."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from cip.db.pool import (
     unapplied_migrations,
 )
 from cip.errors import CommandFailed
+from cip.knowledge import commands as knowledge_commands
 from cip.logs import configure_logging, show_process_ids
 from cip.slugs import checked_slug
 from cip.supervisor import Supervisor, as_worker, check_address_free
@@ -51,6 +53,9 @@ COMMANDS: dict[tuple[str, str | None], tenant_commands.Handler] = {
     ("visitor", "export"): tenant_commands.visitor_export,
     ("visitor", "delete"): tenant_commands.visitor_delete,
     ("usage", None): tenant_commands.usage_report,
+    ("kb", "add"): knowledge_commands.kb_add,
+    ("kb", "list"): knowledge_commands.kb_list,
+    ("kb", "remove"): knowledge_commands.kb_remove,
 }
 T = TypeVar("T")
 
@@ -175,6 +180,22 @@ def parser() -> argparse.ArgumentParser:
         "--from", dest="first", required=True, type=date_argument, metavar="YYYY-MM-DD"
     )
     usage.add_argument("--to", dest="last", required=True, type=date_argument, metavar="YYYY-MM-DD")
+    kb = commands.add_parser("kb", help="a tenant's knowledge base").add_subparsers(
+        dest="kb_command", required=True
+    )
+    for action, what, files in [
+        (
+            "add",
+            "add documents (.md, .txt, .html, .pdf), replacing those of the same name",
+            "files",
+        ),
+        ("list", "list the tenant's documents", None),
+        ("remove", "remove documents by name", "names"),
+    ]:
+        command = kb.add_parser(action, help=what)
+        command.add_argument("--tenant", required=True, type=slug_argument, metavar="SLUG")
+        if files:
+            command.add_argument(files, nargs="+", metavar="FILE" if files == "files" else "NAME")
     return root
 
 

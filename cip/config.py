@@ -315,6 +315,17 @@ class TenantConfig(Section):
         return origins
 
 
+class KnowledgeConfig(Section):
+    """The knowledge base (`cip kb …`): what a tenant may store, and what a question is
+    given of it."""
+
+    max_document_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    max_documents_per_tenant: int = Field(200, ge=1)
+    chunk_chars: int = Field(1200, ge=100, le=20_000)  # a chunk's text at most
+    context_chars: int = Field(6000, ge=0)  # the chunks' text a question is given at most
+    top_k: int = Field(5, ge=1, le=50)  # chunks a question is given at most
+
+
 class MetricsConfig(Section):
     # Who may read /metrics: addresses or networks, matched against the TCP peer only (never
     # X-Forwarded-For); everyone else gets a 404. An empty list turns /metrics off.
@@ -343,6 +354,7 @@ class Config(Section):
     limits: LimitsConfig = LimitsConfig()
     logging: LoggingConfig = LoggingConfig()
     metrics: MetricsConfig = MetricsConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
     root: Path = Path(".")  # the config file's folder; set by the loader
 

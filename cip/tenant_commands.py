@@ -83,7 +83,7 @@ async def _switch(connection: asyncpg.Connection, slug: str, *, disabled: bool) 
 async def tenant_export(
     connection: asyncpg.Connection, args: argparse.Namespace, config: Config
 ) -> int:
-    tenant = await _tenant(connection, args.slug)
+    tenant = await tenant_by_slug(connection, args.slug)
     export = partial(tenant_data.export_tenant, connection, tenant)
     return await _export(args.output, f"tenant {tenant.slug}", export)
 
@@ -93,7 +93,7 @@ async def tenant_delete(
 ) -> int:
     if args.slug in config.tenants:
         raise errors.CommandFailed(DECLARED_IN_CONFIG.format(slug=args.slug))
-    tenant = await _tenant(connection, args.slug)
+    tenant = await tenant_by_slug(connection, args.slug)
     deleted = await tenant_data.delete_tenant(connection, tenant)
     print(f"deleted tenant {tenant.slug} ({tenant.id}): {_counts(deleted)}")
     return 0
@@ -120,7 +120,7 @@ async def _visitor(
     connection: asyncpg.Connection, args: argparse.Namespace
 ) -> tuple[TenantRow, Identity]:
     """The tenant `--tenant` names, and who `--user` is in it."""
-    tenant = await _tenant(connection, args.tenant)
+    tenant = await tenant_by_slug(connection, args.tenant)
     return tenant, await tenant_data.visitor(connection, tenant_id=tenant.id, user_id=args.user)
 
 
@@ -134,7 +134,7 @@ async def _export(
     return 0
 
 
-async def _tenant(connection: asyncpg.Connection, slug: str) -> TenantRow:
+async def tenant_by_slug(connection: asyncpg.Connection, slug: str) -> TenantRow:
     try:
         return await tenants.by_slug(connection, slug=slug)
     except errors.NotFound:
@@ -147,7 +147,7 @@ async def usage_report(
     """`cip usage`: the tenant's answers and tokens per day with any, then their totals."""
     if args.first > args.last:
         raise errors.CommandFailed(f"--from {args.first} is after --to {args.last}")
-    tenant = await _tenant(connection, args.tenant)
+    tenant = await tenant_by_slug(connection, args.tenant)
     days = await usage.usage_days(connection, tenant_id=tenant.id, first=args.first, last=args.last)
     print("day\tanswers\tprompt_tokens\tcompletion_tokens\testimated_answers")
     for day in days:

@@ -64,7 +64,7 @@ WITH cursor AS (
 SELECT dialog.id, shown.title, dialog.title_set, dialog.created_at, dialog.updated_at,
        now() AS checked_at,
        :before::uuid IS NULL OR EXISTS (SELECT 1 FROM cursor) AS cursor_found,
-       page.id AS message_id, page.role, page.content, page.html, page.status,
+       page.id AS message_id, page.role, page.content, page.html, page.status, page.sources,
        page.created_at AS message_created_at, page.updated_at AS message_updated_at,
        page.superseded, page.answer_number, page.answers, page.saved_item_id, page.feedback
 FROM dialog
@@ -74,7 +74,7 @@ CROSS JOIN LATERAL (
 ) AS shown
 LEFT JOIN LATERAL (
     SELECT message.id, message.role, message.content, message.html, message.status,
-           message.created_at, message.updated_at, message.superseded,
+           message.sources, message.created_at, message.updated_at, message.superseded,
            (SELECT count(*)
             FROM message AS variant
             WHERE variant.tenant_id = message.tenant_id AND variant.reply_to = message.reply_to

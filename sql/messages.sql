@@ -76,11 +76,12 @@ ORDER BY asked.n;
 -- usage; the dialog's updated_at follows, and the parts appended while it was written go. The
 -- answer's tokens (the upstream's, or estimated) are added to the tenant's day (UTC), in one
 -- of the day's 16 rows (by the answer's id, so closing writes rarely wait on each other).
--- Returns the tenant's slug (for the metrics), no row when the reply is gone.
+-- Returns the tenant's slug (for the metrics), no row when the reply is gone. :sources: the
+-- knowledge-base chunks the answer was given from (NULL for none).
 WITH reply AS (
     UPDATE message
     SET content = :content, html = :html, status = :status, finish_reason = :finish_reason,
-        usage = :usage, updated_at = clock_timestamp()
+        usage = :usage, sources = :sources::jsonb, updated_at = clock_timestamp()
     WHERE tenant_id = :tenant_id AND id = :message_id
     RETURNING tenant_id, dialog_id
 ), parts AS (
@@ -196,7 +197,7 @@ SELECT pg_notify('cip_parts', followed::text) FROM unnest(:followed::uuid[]) AS 
 -- text from there: from the parts appended so far while it is being written, from the stored
 -- answer once it is. No row for anyone else's message, or for a question.
 SELECT message.status, message.updated_at, now() AS checked_at, message.finish_reason,
-       message.usage, message.dialog_id,
+       message.usage, message.sources, message.dialog_id,
        (SELECT question.id
         FROM message AS question
         WHERE question.tenant_id = message.tenant_id AND question.dialog_id = message.dialog_id

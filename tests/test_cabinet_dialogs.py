@@ -18,13 +18,15 @@ from support.cabinet_data import CabinetData, guest, iso, one_row
 from support.fixtures import Client, MakeConfig, NewTenant
 from support.markdown_fixtures import UNSAFE
 
-# A message of a question answered once (nothing regenerated), neither saved nor rated.
+# A message of a question answered once (nothing regenerated), neither saved nor rated, given
+# without knowledge-base sources.
 ANSWERED_ONCE = {
     "superseded": False,
     "answer_number": None,
     "answers": None,
     "saved_item_id": None,
     "feedback": None,
+    "sources": None,
 }
 
 

@@ -90,6 +90,7 @@ async def service(
             limiter=RateLimiter(pool, clock),
             mailer=Mailer(chat_config.smtp),
             settings=chat_config.llm,
+            knowledge=chat_config.knowledge,
             admission=Admission(pool, chat_config.server.chat_admission_wait),
         )
         await streams.drain()

@@ -48,7 +48,7 @@ def test_the_tenant_owned_tables_come_from_the_migrations() -> None:
     owned = SCHEMA.tenant_owned
     assert {"account", "dialog", "message", "saved_item", "user_profile"} <= owned
     assert not {"tenant", "rate_counter"} & owned
-    assert SCHEMA.columns["message"][-3:] == ("html", "reply_to", "superseded")  # ALTER TABLE
+    assert SCHEMA.columns["message"][-4:] == ("html", "reply_to", "superseded", "sources")
     assert SCHEMA.references["saved_item"] == {"tenant", "message"}
 
 

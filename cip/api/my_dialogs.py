@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cip import keys
 from cip.api.params import CALLER_ERRORS, LineText, MessagePageIn, PageIn
+from cip.chat.events import SourceOut
 from cip.chat.replies import read_dialog
 from cip.db.store import dialogs
 from cip.db.store.dialogs import DialogRow, DialogSummaryRow, FoundDialogRow, MatchRow
@@ -73,6 +74,8 @@ class DialogMessageOut(BaseModel):
     # unsaves it) and their rating (`…/messages/{id}/feedback`); null when none.
     saved_item_id: UUID | None = None
     feedback: Rating | None = None
+    # The knowledge-base chunks an answer was given from (its `sources` event); null when none.
+    sources: list[SourceOut] | None = None
 
 
 class DialogOut(BaseModel):
@@ -100,6 +103,7 @@ class DialogOut(BaseModel):
                 answers=message.answers or None,
                 saved_item_id=message.saved_item_id,
                 feedback=message.feedback,
+                sources=[SourceOut.model_validate(s) for s in message.sources or ()] or None,
             )
             for message in row.messages
         ]

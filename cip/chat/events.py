@@ -1,4 +1,5 @@
-"""What a chat stream says to the visitor (SPEC §6): `meta` first, then the answer's text as
+"""What a chat stream says to the visitor (SPEC §6): `meta` first, `sources` when the answer
+is given from the tenant's knowledge base, then the answer's text as
 unnamed events, then `done` (or `error`) and the `[DONE]` sentinel.
 
 Every text event carries an `id`: the number of characters of the answer up to the end of its
@@ -36,6 +37,15 @@ class ChatMetaOut(BaseModel):
     message_id: UUID
 
 
+class SourceOut(BaseModel):
+    """A knowledge-base chunk an answer was given from: its document, the headings above it
+    (outermost first), and the start of its text."""
+
+    document: str
+    heading_path: list[str]
+    excerpt: str
+
+
 class ChatDoneOut(BaseModel):
     message_id: UUID
     finish_reason: str | None
@@ -44,6 +54,14 @@ class ChatDoneOut(BaseModel):
 
 def meta(out: ChatMetaOut) -> bytes:
     return sse.encode(out, event="meta")
+
+
+def sources(chunks: list[SourceOut]) -> bytes:
+    """The chunks the answer is given from (sent after `meta`, before its text); nothing for
+    an answer given without any."""
+    if not chunks:
+        return b""
+    return sse.encode({"sources": [chunk.model_dump() for chunk in chunks]}, event="sources")
 
 
 def text(content: str, end: int) -> bytes:

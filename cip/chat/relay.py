@@ -57,7 +57,7 @@ async def follow(answer: LiveAnswer, sender: Sender, *, after: int, heartbeat: f
             if not sender.told and (answer.started or ended):
                 if answer.refusal is not None:
                     raise answer.refusal
-                data = events.meta(answer.meta) + data
+                data = events.meta(answer.meta) + events.sources(answer.sources) + data
                 sender.told = True
             if answer.ending is not None:
                 await sender.send(data + answer.ending)

@@ -26,7 +26,7 @@ from uuid import UUID
 
 from cip import errors
 from cip.chat import events
-from cip.chat.events import ChatMetaOut
+from cip.chat.events import ChatMetaOut, SourceOut
 from cip.chat.llm import LlmStream
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,18 @@ class LiveAnswer:
     text ends at), how it ended, and who follows it."""
 
     def __init__(
-        self, *, tenant_id: UUID, user_id: str, meta: ChatMetaOut, deadline: float
+        self,
+        *,
+        tenant_id: UUID,
+        user_id: str,
+        meta: ChatMetaOut,
+        deadline: float,
+        sources: list[SourceOut] | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.user_id = user_id
         self.meta = meta
+        self.sources = sources or []  # the knowledge-base chunks it is given from
         self.deadline = deadline  # loop time: no write of this answer waits past it
         self.parts: list[str] = []
         self.ends: list[int] = []

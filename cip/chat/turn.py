@@ -29,6 +29,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -38,7 +39,7 @@ from cip.accounts.identity import Identity
 from cip.accounts.mailer import Mailer
 from cip.chat import events, relay, replies, rules, sse
 from cip.chat.admission import Admission
-from cip.chat.events import FAILURE_TEXT, ChatMetaOut
+from cip.chat.events import FAILURE_TEXT, ChatMetaOut, SourceOut
 from cip.chat.llm import ChatRequest, LlmClient, LlmFailure, LlmStream
 from cip.chat.markdown import markdown_html
 from cip.chat.parts import PartsWriter
@@ -55,7 +56,7 @@ from cip.chat.streams import (
     TurnAborted,
     ping_after,
 )
-from cip.config import LlmConfig
+from cip.config import KnowledgeConfig, LlmConfig
 from cip.db.store import messages
 from cip.db.store.messages import (
     AnswerSinceRow,
@@ -64,6 +65,7 @@ from cip.db.store.messages import (
     ReplyStatus,
     TurnRow,
 )
+from cip.knowledge.retrieval import retrieve
 from cip.limits import MINUTE, RateLimiter
 from cip.tenancy import Tenant
 
@@ -86,6 +88,7 @@ class ChatService:
         limiter: RateLimiter,
         mailer: Mailer,
         settings: LlmConfig,
+        knowledge: KnowledgeConfig,
         admission: Admission,
     ) -> None:
         self._pool = pool
@@ -98,6 +101,7 @@ class ChatService:
         self._limiter = limiter
         self._mailer = mailer
         self._settings = settings
+        self._knowledge = knowledge
 
     async def answer(
         self,
@@ -120,9 +124,7 @@ class ChatService:
             raise errors.ServiceUnavailable(
                 errors.LLM_NOT_CONFIGURED, code="llm_not_configured", extra=_saved(turn)
             )
-        await self._answer_turn(
-            tenant, caller, turn, rules.conversation(prompt, turn.history, question), outlet
-        )
+        await self._answer_turn(tenant, caller, turn, prompt, question, outlet)
 
     async def regenerate(
         self, tenant: Tenant, caller: Identity, message_id: UUID, *, ip: str, outlet: Outlet
@@ -154,8 +156,7 @@ class ChatService:
             message_id=new_id,
             history=target.history,
         )
-        conversation = rules.conversation(prompt, target.history, target.question)
-        await self._answer_turn(tenant, caller, turn, conversation, outlet)
+        await self._answer_turn(tenant, caller, turn, prompt, target.question, outlet)
 
     async def _admitted(self, tenant: Tenant, caller: Identity, ip: str, *, within: float) -> str:
         """The tenant's system prompt, once the chat rate limits let the caller in (429
@@ -217,13 +218,18 @@ class ChatService:
         tenant: Tenant,
         caller: Identity,
         turn: TurnRow,
-        conversation: list[dict[str, str]],
+        prompt: str,
+        question: str,
         outlet: Outlet,
     ) -> None:
-        """Write the answer of a stored turn in a task of its own, followed by `outlet`."""
+        """Write the answer of a stored turn in a task of its own, followed by `outlet`: the
+        question is given the tenant's knowledge-base chunks that match it (one query, after
+        the opening write) in the system message."""
         assert turn.message_id is not None
+        found = await retrieve(self._pool, self._knowledge, tenant_id=tenant.id, question=question)
+        system = found.prompt(prompt, tenant.settings.locale)
         request = ChatRequest(
-            messages=conversation,
+            messages=rules.conversation(system, turn.history, question),
             model=tenant.settings.model,
             temperature=tenant.settings.temperature,
         )
@@ -238,6 +244,7 @@ class ChatService:
             user_id=caller.user_id,
             meta=meta,
             deadline=loop.time() + self._settings.total_timeout,
+            sources=found.sources,
         )
         self._streams.start(answer, partial(self._write, answer, turn, request))
         sender = Sender(outlet, self._settings.write_timeout, answer.deadline)
@@ -259,7 +266,7 @@ class ChatService:
         ):
             sender = Sender(outlet, self._settings.write_timeout, answer.deadline)
             with contextlib.suppress(ConnectionError):
-                await sender.send(events.meta(answer.meta))
+                await sender.send(events.meta(answer.meta) + events.sources(answer.sources))
                 sender.told = True
                 await self._follow(answer, sender, after=after)
             return
@@ -322,7 +329,7 @@ class ChatService:
                 dialog_id=row.dialog_id, user_message_id=row.user_message_id, message_id=message_id
             )
             try:
-                data = events.meta(meta)
+                data = events.meta(meta) + events.sources(_sources(row))
                 while True:
                     if row.text:
                         after += len(row.text)
@@ -399,6 +406,7 @@ class ChatService:
             finish_reason=STOPPED,
             usage=None,
             tokens=rules.token_count(None, prompt_chars=prompt_chars, completion_chars=0),
+            sources=_stored(answer.sources),
         )
         answer.finish(events.done(answer.message_id, STOPPED, None))
 
@@ -472,6 +480,7 @@ class ChatService:
                 tokens=rules.token_count(
                     stream.usage, prompt_chars=prompt_chars, completion_chars=len(stream.text)
                 ),
+                sources=_stored(answer.sources),
             )
         except Exception:  # the row stays `streaming`; the sweep reports it later
             log.exception("could not store reply %s", answer.message_id)
@@ -486,6 +495,16 @@ def _ending(message_id: UUID, status: MessageStatus, row: AnswerSinceRow) -> byt
     if status == "interrupted":
         return events.interrupted()
     return events.error(errors.ANSWER_FAILED, "answer_failed")
+
+
+def _stored(sources: list[SourceOut]) -> list[dict[str, Any]] | None:
+    """An answer's sources as its row keeps them (NULL for none)."""
+    return [source.model_dump() for source in sources] or None
+
+
+def _sources(row: AnswerSinceRow) -> list[SourceOut]:
+    """A stored answer's sources (known once it is stored)."""
+    return [SourceOut.model_validate(source) for source in row.sources or ()]
 
 
 def _chars(request: ChatRequest) -> int:

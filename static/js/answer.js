@@ -1,5 +1,6 @@
-// An assistant answer in the page: its formatted body, and the actions under it once it is
-// written (copy, rate with an optional comment, save / unsave).
+// An assistant answer in the page: its formatted body, the sources it was given from (the
+// tenant's documents, as expandable citations), and the actions under it once it is written
+// (copy, rate with an optional comment, save / unsave).
 //
 // The body is the server's sanitized HTML when there is one, else the same rendering made in
 // the page (static/js/markdown.js: the same library, set up the same way, so an answer still
@@ -58,6 +59,26 @@ async function writeClipboard(text) {
   const copied = document.execCommand('copy');
   area.remove();
   if (!copied) throw new Error('copy refused');
+}
+
+/** The knowledge-base chunks an answer was given from (`[{document, heading_path, excerpt}]`),
+ * under its body in `article`: a "Sources" list whose entries open to their excerpt. Text
+ * nodes only: a document's name and text are the tenant's, never markup. */
+export function showSources(article, sources) {
+  if (!sources?.length || article.querySelector('.answer-sources')) return;
+  const box = element('details', 'answer-sources');
+  box.append(element('summary', null, t('answer.sources', { n: sources.length })));
+  const list = element('ol');
+  for (const source of sources) {
+    const item = element('details', 'source');
+    const where = [source.document, ...(source.heading_path ?? [])].join(' › ');
+    item.append(element('summary', null, where), element('p', 'source-excerpt', source.excerpt));
+    const entry = element('li');
+    entry.append(item);
+    list.append(entry);
+  }
+  box.append(list);
+  article.querySelector('.bubble').after(box);
 }
 
 /** The actions under a written answer `message` ({id, content, saved_item_id, feedback}),

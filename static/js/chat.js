@@ -20,7 +20,7 @@ import {
 import { watchLength } from './composer.js';
 import { initEmbed, tellParent } from './embed.js';
 import { t } from './i18n.js';
-import { addAnswerActions, showAnswer } from './answer.js';
+import { addAnswerActions, showAnswer, showSources } from './answer.js';
 import { messageElement, setMessageStatus, showDialogPage } from './messages.js';
 import { readEvents } from './sse.js';
 
@@ -167,6 +167,8 @@ async function follow(response, view) {
       rememberDialog(payload.dialog_id);
       if (view.question) view.question.dataset.messageId = payload.user_message_id;
       view.answer.dataset.messageId = payload.message_id;
+    } else if (event.event === 'sources') {
+      showSources(view.answer, payload.sources);
     } else if (event.event === 'done') {
       view.outcome = payload.finish_reason === 'stopped' ? 'stopped' : 'complete';
     } else if (event.event === 'error') {

@@ -59,6 +59,7 @@ export const TEXTS = {
     'answer.commentSend': 'Отправить отзыв',
     'answer.thanks': 'Спасибо за отзыв!',
     'answer.unsave': 'Убрать из сохранённого',
+    'answer.sources': 'Источники: {n}',
 
     'status.interrupted': 'Ответ прерван',
     'status.stopped': 'Ответ остановлен',
@@ -243,6 +244,7 @@ export const TEXTS = {
     'answer.commentSend': 'Send feedback',
     'answer.thanks': 'Thank you for the feedback!',
     'answer.unsave': 'Unsave',
+    'answer.sources': 'Sources: {n}',
 
     'status.interrupted': 'Answer interrupted',
     'status.stopped': 'Answer stopped',

@@ -5,7 +5,7 @@
 // only http(s)/mailto links): the `html` the server sends, or the page's identical rendering
 // of an answer the server has not rendered yet (one still being written), see answer.js.
 
-import { addAnswerActions, showAnswer } from './answer.js';
+import { addAnswerActions, showAnswer, showSources } from './answer.js';
 import { button as newButton } from './common.js';
 import { t } from './i18n.js';
 
@@ -44,6 +44,7 @@ export function messageElement(message, { saveable = true } = {}) {
   if (message.superseded) article.classList.add('superseded');
   article.append(who, bubble, footer);
   setMessageStatus(article, message.status ?? 'complete');
+  if (message.role === 'assistant') showSources(article, message.sources);
   if (saveable && message.role === 'assistant' && message.id && message.status !== 'streaming') {
     addAnswerActions(article, message);
   }

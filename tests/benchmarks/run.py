@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bursts
 import cabinet_dos
+import knowledge
 import processes
 import query_layer
 import seed
@@ -61,6 +62,7 @@ SUITES = (
     "query-layer",
     "workers",
     "durable-parts",
+    "knowledge",
 )
 WORKERS = 2  # the `--workers` side of the workers suite
 # `CIP_BENCH_BURSTS=1000` measures only bursts of that size (e.g. while profiling them).
@@ -173,6 +175,9 @@ async def main(only: frozenset[str], runs: int) -> list[Row]:
                 if "query-layer" in only:
                     step("query layer")
                     rows += await query_layer.rows(database_url)
+                if "knowledge" in only:
+                    step("knowledge base")
+                    rows += await knowledge.rows(database_url)
                 if "workers" in only:
                     rows += await _workers(here, database_url, llm_url, cip_url)
                 if "durable-parts" in only:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -89,6 +90,7 @@ class MessageRow(StoredMessage):
     answers: int  # how many answers its question has, when it has several; else 0
     saved_item_id: UUID | None  # the reader's saved item of this message
     feedback: Rating | None  # the reader's rating of this answer
+    sources: list[dict[str, Any]] | None  # an answer's knowledge-base chunks, if any
 
 
 class DialogRow(BaseModel):
@@ -159,6 +161,7 @@ async def with_messages(
             answers=record["answers"],
             saved_item_id=record["saved_item_id"],
             feedback=record["feedback"],
+            sources=record["sources"],
         )
         for record in page[-limit:]
     ]

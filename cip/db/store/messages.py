@@ -124,6 +124,7 @@ async def finish_reply(
     finish_reason: str | None,
     usage: dict[str, Any] | None,
     tokens: TokenCount,
+    sources: list[dict[str, Any]] | None,
 ) -> None:
     """Store the answer; its `tokens` are added to the tenant's day and month, and it is
     counted in the process's metrics (`cip.metrics.answered`; not when the reply is gone)."""
@@ -136,6 +137,7 @@ async def finish_reply(
         status=status,
         finish_reason=finish_reason,
         usage=usage,
+        sources=sources,
         prompt_tokens=tokens.prompt,
         completion_tokens=tokens.completion,
         estimated=tokens.estimated,
@@ -262,6 +264,7 @@ class AnswerSinceRow(BaseModel):
     checked_at: datetime  # the database's clock when it was read
     finish_reason: str | None
     usage: dict[str, Any] | None
+    sources: list[dict[str, Any]] | None  # the knowledge-base chunks it was given from
     dialog_id: UUID
     user_message_id: UUID
     text: str  # from the character asked for on

@@ -1,0 +1,1 @@
+"""The knowledge base: a tenant's documents, read into chunks, searched for every question."""
