@@ -507,7 +507,8 @@ async def test_assistant_markup_executes_nothing(
             pwned: window.pwned ?? null,
             img: document.querySelectorAll('main img').length,
             script: document.querySelectorAll('main script').length,
-            svg: document.querySelectorAll('main svg').length,
+            // in what the model wrote (the page's own icons are drawn SVG)
+            svg: document.querySelectorAll('main .bubble svg').length,
             jsLinks: [...document.querySelectorAll('main a')].filter(
                 (a) => /^\\s*javascript:/i.test(a.getAttribute('href') ?? '')).length,
             handlers: [...document.querySelectorAll('main *')].filter(
