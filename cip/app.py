@@ -54,6 +54,7 @@ from cip.http.middlewares import (
     request_log,
     security_headers,
 )
+from cip.knowledge.retrieval import Shelves
 from cip.limits import Clock, RateLimiter
 from cip.tenancy import TenantCache, sync_config_tenants
 
@@ -200,6 +201,7 @@ async def services(app: web.Application) -> None:
         mailer=app[keys.MAILER],
         settings=config.llm,
         knowledge=config.knowledge,
+        shelves=Shelves(config.server.tenant_cache_seconds),
         admission=Admission(pool, config.server.chat_admission_wait),
     )
     app[keys.ACCOUNTS] = Accounts(

@@ -37,6 +37,10 @@ FROM knowledge_document
 WHERE tenant_id = :tenant_id
 ORDER BY name;
 
+-- name: has_documents
+-- Whether the tenant has any document (its visitors' questions are searched only then).
+SELECT EXISTS (SELECT 1 FROM knowledge_document WHERE tenant_id = :tenant_id);
+
 -- name: search
 -- The tenant's :limit chunks that best match question :question, best first: any of the
 -- question's stemmed words (stop words dropped) matches, ranked by ts_rank. A tenant without

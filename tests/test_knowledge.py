@@ -12,9 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from cip.config import KnowledgeConfig
 from cip.db.store.knowledge import FoundChunk
 from cip.db.store.tenants import TenantRow
-from cip.knowledge.retrieval import excerpt, within_budget
+from cip.knowledge.retrieval import Shelves, excerpt, retrieve, within_budget
 from support.chat_client import chat_ok, guest
 from support.cli import cip
 from support.fake_llm import FakeLlm, Script
@@ -341,3 +342,41 @@ def test_the_chunks_given_stay_within_the_character_budget() -> None:
     assert cut.content == "x" * 10
     assert excerpt("word " * 100) == ("word " * 60)[:299].rstrip() + "…"
     assert len(excerpt("word " * 100)) <= 300
+
+
+async def test_a_tenant_without_documents_costs_its_questions_no_search(
+    pool: asyncpg.Pool, new_tenant: NewTenant, kb: Any
+) -> None:
+    """Whether a tenant has documents is read once per `ttl`: questions in between send no
+    query; a document added is searched once the `ttl` has passed (here at once)."""
+    sent: list[str] = []
+
+    class Counting:
+        async def fetch(self, query: str, *args: Any) -> Any:
+            sent.append("fetch")
+            return await pool.fetch(query, *args)
+
+        async def fetchval(self, query: str, *args: Any) -> Any:
+            sent.append("fetchval")
+            return await pool.fetchval(query, *args)
+
+    tenant = await new_tenant()
+    settings = KnowledgeConfig()
+    remembering, reading = Shelves(ttl=3600), Shelves(ttl=0)
+    db: Any = Counting()
+    for _ in range(3):
+        found = await retrieve(
+            db, settings, tenant_id=tenant.id, question="Returns?", shelves=remembering
+        )
+        assert found.chunks == []
+    assert sent == ["fetchval"]  # one look, then none
+
+    assert kb("add", "--tenant", tenant.slug, "faq.md", files={"faq.md": FAQ}).returncode == 0
+    stale = await retrieve(
+        db, settings, tenant_id=tenant.id, question="Can anvils be returned?", shelves=remembering
+    )
+    assert stale.chunks == []  # within its ttl the process still knows "none"
+    fresh = await retrieve(
+        db, settings, tenant_id=tenant.id, question="Can anvils be returned?", shelves=reading
+    )
+    assert [chunk.name for chunk in fresh.chunks][:1] == ["faq.md"]

@@ -65,7 +65,7 @@ from cip.db.store.messages import (
     ReplyStatus,
     TurnRow,
 )
-from cip.knowledge.retrieval import retrieve
+from cip.knowledge.retrieval import Shelves, retrieve
 from cip.limits import MINUTE, RateLimiter
 from cip.tenancy import Tenant
 
@@ -89,6 +89,7 @@ class ChatService:
         mailer: Mailer,
         settings: LlmConfig,
         knowledge: KnowledgeConfig,
+        shelves: Shelves | None = None,
         admission: Admission,
     ) -> None:
         self._pool = pool
@@ -102,6 +103,7 @@ class ChatService:
         self._mailer = mailer
         self._settings = settings
         self._knowledge = knowledge
+        self._shelves = shelves
 
     async def answer(
         self,
@@ -226,7 +228,13 @@ class ChatService:
         question is given the tenant's knowledge-base chunks that match it (one query, after
         the opening write) in the system message."""
         assert turn.message_id is not None
-        found = await retrieve(self._pool, self._knowledge, tenant_id=tenant.id, question=question)
+        found = await retrieve(
+            self._pool,
+            self._knowledge,
+            tenant_id=tenant.id,
+            question=question,
+            shelves=self._shelves,
+        )
         system = found.prompt(prompt, tenant.settings.locale)
         request = ChatRequest(
             messages=rules.conversation(system, turn.history, question),

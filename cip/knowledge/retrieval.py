@@ -5,6 +5,7 @@ with their sources' names, and listed to the visitor as the answer's sources."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -62,15 +63,41 @@ class Retrieved:
 NOTHING = Retrieved([])
 
 
+class Shelves:
+    """Whether each tenant has documents, as this process last read it, at most `ttl` seconds
+    ago: the questions of a tenant without any cost no query (but one every `ttl`). A document
+    added is searched within `ttl` ([server] tenant_cache_seconds, as the tenant itself)."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._read: dict[UUID, tuple[bool, float]] = {}
+
+    async def stocked(self, db: Executor, tenant_id: UUID) -> bool:
+        now = time.monotonic()
+        known = self._read.get(tenant_id)
+        if known is not None and now - known[1] < self._ttl:
+            return known[0]
+        stocked = await knowledge.has_documents(db, tenant_id=tenant_id)
+        self._read[tenant_id] = (stocked, now)
+        return stocked
+
+
 async def retrieve(
-    db: Executor, settings: KnowledgeConfig, *, tenant_id: UUID, question: str
+    db: Executor,
+    settings: KnowledgeConfig,
+    *,
+    tenant_id: UUID,
+    question: str,
+    shelves: Shelves | None = None,
 ) -> Retrieved:
-    """The tenant's chunks for `question`: one indexed query (answered at once for a tenant
-    without documents), best first, cut to the character budget. A failed search is logged
-    and the question answered without sources."""
+    """The tenant's chunks for `question`: one indexed query (none for a tenant `shelves`
+    knows to have no documents), best first, cut to the character budget. A failed search is
+    logged and the question answered without sources."""
     if settings.context_chars == 0:
         return NOTHING
     try:
+        if shelves is not None and not await shelves.stocked(db, tenant_id):
+            return NOTHING
         found = await knowledge.search(
             db, tenant_id=tenant_id, question=question, limit=settings.top_k
         )

@@ -71,6 +71,11 @@ async def list_documents(db: Executor, *, tenant_id: UUID) -> list[DocumentRow]:
     return [DocumentRow.model_validate(dict(record)) for record in records]
 
 
+async def has_documents(db: Executor, *, tenant_id: UUID) -> bool:
+    found: bool = await Q.has_documents.fetchval(db, tenant_id=tenant_id)
+    return found
+
+
 async def search(db: Executor, *, tenant_id: UUID, question: str, limit: int) -> list[FoundChunk]:
     """The tenant's `limit` chunks that best match `question`, best first (one query; none at
     once for a tenant without documents)."""
