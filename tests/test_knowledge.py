@@ -283,8 +283,9 @@ async def test_a_resumed_or_replayed_answer_names_its_sources_again(
             json={"user_id": user, "message": "Can anvils be returned?"},
         )
     )
-    while not fake_llm.requests:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):
+        while not fake_llm.requests:
+            await asyncio.sleep(0.01)
     message_id = await wait_for_streaming_answer(chat_client, tenant, user)
     url = f"/api/v1/tenants/{tenant.id}/chat/{message_id}/stream"
     headers = {"X-User-Id": user}

@@ -100,10 +100,17 @@ class KnownGuests:
         self._ids[key] = None
 
 
-async def is_account_id(db: Executor, tenant_id: UUID, user_id: str) -> bool:
+def as_account_id(user_id: str) -> UUID | None:
+    """The account id a user id could be (any spelling of a UUID); None when it cannot be one."""
     try:
-        account_id = UUID(user_id)
+        return UUID(user_id)
     except ValueError:
+        return None
+
+
+async def is_account_id(db: Executor, tenant_id: UUID, user_id: str) -> bool:
+    account_id = as_account_id(user_id)
+    if account_id is None:
         return False
     changed_at = await credentials.password_changed_at(
         db, tenant_id=tenant_id, account_id=account_id
@@ -140,11 +147,8 @@ class Identities:
         return [pair in found for pair in pairs]
 
     async def _is_account_id(self, tenant_id: UUID, user_id: str) -> bool:
-        try:
-            account_id = UUID(user_id)
-        except ValueError:
-            return False
-        return await self._accounts((tenant_id, account_id))
+        account_id = as_account_id(user_id)
+        return account_id is not None and await self._accounts((tenant_id, account_id))
 
     def issue_token(self, *, account_id: UUID, tenant_id: UUID, expire_minutes: int) -> str:
         return issue_token(
